@@ -1,0 +1,167 @@
+"""Operating points: the profile table a solve uses, and the lookup rule of scenario.md.
+
+The table is the measured rows of the scenario plus, for (model, accelerator) pairs with no
+measured row, rows from the built-in estimator. The lookup picks, per demand cell and deployment,
+the nearest covering lengths, filters by the workload's SLO and keeps the best requests/s.
+Everything is vectorized over (cell, deployment) pairs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from placement.scenario import LoadedScenario, Scenario, Workload, empty_profile_frame
+
+DEPLOYMENT_KEY = ["model", "accelerator", "chips_per_replica"]
+
+
+def demand_cells(scenario: Scenario) -> pd.DataFrame:
+    """One row per (workload, bucket): lengths, rate, SLO and quality columns. Sorted as in the scenario."""
+    records = []
+    for workload in scenario.workloads:
+        slo = workload.slo
+        for b, bucket in enumerate(workload.buckets):
+            records.append(
+                {
+                    "workload": workload.id,
+                    "bucket": b,
+                    "input_tokens": bucket.input_tokens,
+                    "output_tokens": bucket.output_tokens,
+                    "share": bucket.share,
+                    "requests_per_s": workload.requests_per_s * bucket.share,
+                    "min_output_tokens_per_s": _or_nan(slo.min_output_tokens_per_s),
+                    "max_ttft_s": _or_nan(slo.max_ttft_s),
+                    "max_e2e_s": _or_nan(slo.max_e2e_s),
+                }
+            )
+    return pd.DataFrame.from_records(records)
+
+
+def _or_nan(value: float | None) -> float:
+    return np.nan if value is None else float(value)
+
+
+def bucket_lengths(scenario: Scenario) -> pd.DataFrame:
+    """Distinct (input_tokens, output_tokens) over all buckets: where estimated rows are needed."""
+    cells = demand_cells(scenario)
+    return cells[["input_tokens", "output_tokens"]].drop_duplicates().sort_values(["input_tokens", "output_tokens"])
+
+
+def profile_table(loaded: LoadedScenario) -> pd.DataFrame:
+    """Measured rows (source=measured) plus estimated rows for pairs with no measured row.
+
+    Measured rows override estimated rows of the same (model, accelerator, chips_per_replica);
+    whole pairs that have measured rows are not estimated at all, so a measured table is never
+    mixed with guesses for the same pair.
+    """
+    measured = loaded.profiles.copy()
+    measured["source"] = measured["source"].where(measured["source"].fillna("") != "", "measured")
+    estimated = estimated_rows(loaded.scenario, measured)
+    table = pd.concat([measured, estimated], ignore_index=True) if len(estimated) else measured
+    return table.sort_values(
+        [*DEPLOYMENT_KEY, "input_tokens", "output_tokens", "requests_per_s"], kind="mergesort"
+    ).reset_index(drop=True)
+
+
+def estimated_rows(scenario: Scenario, measured: pd.DataFrame) -> pd.DataFrame:
+    """Rows from the estimator for (model, accelerator) pairs that have a pool and no measured row."""
+    try:
+        from placement.estimator import estimate_profile
+    except ImportError:  # the estimator is optional for scenarios that measure everything
+        return empty_profile_frame()
+    measured_pairs = set(zip(measured["model"], measured["accelerator"]))
+    pooled = {pool.accelerator for pool in scenario.pools if pool.max_chips > 0}
+    lengths = bucket_lengths(scenario)
+    frames = []
+    for model in scenario.models:
+        for accelerator in scenario.accelerators:
+            if accelerator.id in pooled and (model.id, accelerator.id) not in measured_pairs:
+                frames.append(estimate_profile(model, accelerator, lengths))
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else empty_profile_frame()
+
+
+def lookup(cells: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """Best replica throughput R for every (cell, deployment) with a covering, SLO-meeting row.
+
+    Returns one row per pair with R > 0: cell, workload, bucket, the deployment key, R
+    (`replica_requests_per_s`), and the chosen row's lengths, per-user speed, TTFT and source.
+    The nearest covering point is the lexicographic minimum (input_tokens, output_tokens) over
+    rows with input_tokens >= bucket input and output_tokens >= bucket output.
+    """
+    columns = ["cell", "workload", "bucket", *DEPLOYMENT_KEY, "replica_requests_per_s", "row_input_tokens",
+               "row_output_tokens", "output_tokens_per_s_per_user", "ttft_s", "source"]
+    if table.empty or cells.empty:
+        return pd.DataFrame(columns=columns)
+    table = table.reset_index(drop=True)
+    deployment = table.groupby(DEPLOYMENT_KEY, sort=True).ngroup().rename("deployment")
+    table = table.assign(deployment=deployment.to_numpy())
+    points = table[["deployment", "input_tokens", "output_tokens"]].drop_duplicates()
+    lengths = cells[["input_tokens", "output_tokens"]].drop_duplicates().reset_index(drop=True)
+    lengths["length_id"] = np.arange(len(lengths))
+    pairs = points.merge(lengths, how="cross", suffixes=("", "_bucket"))
+    covering = pairs[
+        (pairs["input_tokens"] >= pairs["input_tokens_bucket"]) & (pairs["output_tokens"] >= pairs["output_tokens_bucket"])
+    ]
+    nearest = (
+        covering.sort_values(["length_id", "deployment", "input_tokens", "output_tokens"], kind="mergesort")
+        .drop_duplicates(["length_id", "deployment"])
+        [["length_id", "deployment", "input_tokens", "output_tokens"]]
+        .rename(columns={"input_tokens": "row_input_tokens", "output_tokens": "row_output_tokens"})
+    )
+    cell_frame = cells.reset_index(drop=True).assign(cell=np.arange(len(cells))).merge(
+        lengths, on=["input_tokens", "output_tokens"]
+    )
+    candidates = cell_frame.merge(nearest, on="length_id").merge(
+        table.drop(columns=["input_tokens", "output_tokens"]).rename(
+            columns={"requests_per_s": "replica_requests_per_s", "output_tokens_per_s": "row_output_tokens_per_s"}
+        ).assign(row_input_tokens=table["input_tokens"], row_output_tokens=table["output_tokens"]),
+        on=["deployment", "row_input_tokens", "row_output_tokens"],
+        suffixes=("", "_row"),
+    )
+    candidates = candidates[meets_slo(candidates)]
+    candidates = candidates[candidates["replica_requests_per_s"] > 0]
+    if candidates.empty:
+        return pd.DataFrame(columns=columns)
+    best = candidates.sort_values(
+        ["cell", "deployment", "replica_requests_per_s"], ascending=[True, True, False], kind="mergesort"
+    ).drop_duplicates(["cell", "deployment"])
+    return best[columns].sort_values(["cell", *DEPLOYMENT_KEY], kind="mergesort").reset_index(drop=True)
+
+
+def meets_slo(rows: pd.DataFrame) -> pd.Series:
+    """A row meets the SLO unless a column it has says otherwise (missing column = fixed at measurement).
+
+    e2e = ttft + bucket output_tokens / per-user speed, each missing part counting as zero.
+    """
+    speed = rows["output_tokens_per_s_per_user"]
+    ttft = rows["ttft_s"]
+    ok_speed = speed.isna() | rows["min_output_tokens_per_s"].isna() | (speed >= rows["min_output_tokens_per_s"])
+    ok_ttft = ttft.isna() | rows["max_ttft_s"].isna() | (ttft <= rows["max_ttft_s"])
+    decode_s = (rows["output_tokens"] / speed).fillna(0.0)
+    e2e = ttft.fillna(0.0) + decode_s
+    ok_e2e = rows["max_e2e_s"].isna() | (e2e <= rows["max_e2e_s"])
+    return ok_speed & ok_ttft & ok_e2e
+
+
+def model_eligibility(scenario: Scenario) -> pd.DataFrame:
+    """Which (workload, model) pairs may serve at all, and why not: whitelist and per-request quality floor."""
+    records = []
+    for workload in scenario.workloads:
+        for model in scenario.models:
+            records.append({"workload": workload.id, "model": model.id, "reason": _ineligible(workload, model)})
+    return pd.DataFrame.from_records(records)
+
+
+def _ineligible(workload: Workload, model) -> str:
+    if workload.allowed_models is not None and model.id not in workload.allowed_models:
+        return "not in allowed_models"
+    floor = workload.quality
+    if floor is not None:
+        score = model.quality.get(floor.metric)
+        if score is None:
+            return f"no {floor.metric} score"
+        if floor.min is not None and score < floor.min:
+            return f"{floor.metric} {score:g} < min {floor.min:g}"
+    return ""

@@ -1,0 +1,231 @@
+"""A solve from validated scenario to labelled solution: lookup, index sets, MIP, backend, baselines.
+
+The raw solver vector is turned back into frames labelled by the index sets, then normalized by
+a documented rule (replicas trimmed to what the routing needs, most expensive pool first; reserved
+blocks to the fewest that hold the used chips), so plans are deterministic and never pay for idle
+capacity the solver left in by tolerance.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+import solvers
+from placement.formulation import SECONDS_PER_HOUR, build_model
+from placement.indexsets import IndexSets, build_index_sets
+from placement.profiles import demand_cells, lookup, profile_table
+from placement.scenario import LoadedScenario, Scenario
+from solvers import SolverResult, SolverSettings, Status
+
+SHARE_EPS = 1e-9       # shares below this are numerical noise, reported as 0
+REPLICA_EPS = 1e-6     # load within this of an integer needs no extra replica
+
+
+@dataclass
+class Solution:
+    """A plan in frames labelled by the index sets, plus its cost recomputed from the rows."""
+
+    routing: pd.DataFrame
+    unserved: pd.DataFrame
+    replicas: pd.DataFrame
+    pools: pd.DataFrame
+    cost_per_hour: float
+    unserved_cost_per_hour: float
+
+    @property
+    def objective(self) -> float:
+        return self.cost_per_hour + self.unserved_cost_per_hour
+
+
+@dataclass
+class Baseline:
+    name: str
+    accelerator: str
+    feasible: bool
+    status: str
+    cost_per_hour: float | None
+    reason: str = ""
+
+
+@dataclass
+class Outcome:
+    """Everything a plan document is made from."""
+
+    status: Status
+    sets: IndexSets
+    result: SolverResult | None
+    solution: Solution | None
+    lp_bound: float | None
+    build_s: float
+    baselines: list[Baseline] = field(default_factory=list)
+    table: pd.DataFrame | None = None
+    model_stats: dict[str, int] = field(default_factory=dict)
+
+
+def settings_from(scenario: Scenario, **overrides) -> SolverSettings:
+    options = scenario.options.solver
+    backend, engine = options.resolved
+    values = dict(backend=backend, engine=engine, time_limit_s=options.time_limit_s, mip_gap=options.mip_gap,
+                  threads=options.threads)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return SolverSettings(**values)
+
+
+def prepare(loaded: LoadedScenario) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Profile table, demand cells and candidate arcs (every (cell, deployment) with R > 0 under the SLO)."""
+    table = profile_table(loaded)
+    cells = demand_cells(loaded.scenario)
+    return table, cells, lookup(cells, table)
+
+
+def optimize(loaded: LoadedScenario, settings: SolverSettings, baselines: bool | None = None) -> Outcome:
+    scenario = loaded.scenario
+    started = time.perf_counter()
+    table, cells, candidates = prepare(loaded)
+    sets = build_index_sets(scenario, cells, candidates)
+    outcome = solve_sets(sets, settings, started)
+    outcome.table = table
+    want_baselines = scenario.options.baselines if baselines is None else baselines
+    if want_baselines and outcome.solution is not None:
+        outcome.baselines = single_accelerator_baselines(scenario, cells, candidates, settings)
+    return outcome
+
+
+def solve_sets(sets: IndexSets, settings: SolverSettings, started: float | None = None) -> Outcome:
+    """Build and solve the MIP on given index sets; infeasible at once if a must-serve cell has no arc."""
+    started = time.perf_counter() if started is None else started
+    if unservable_cells(sets).any():
+        return Outcome(Status.INFEASIBLE, sets, None, None, None, time.perf_counter() - started)
+    model = build_model(sets)
+    build_s = time.perf_counter() - started
+    result = solvers.solve(model, settings)
+    solution = None
+    lp_bound = None
+    if result.has_solution:
+        solution = extract(model, sets, result.x)
+        relaxed = solvers.solve(model, SolverSettings(**{**settings.__dict__, "relax_integrality": True}))
+        lp_bound = relaxed.objective if relaxed.status == Status.OPTIMAL else None
+    return Outcome(result.status, sets, result, solution, lp_bound, build_s, model_stats=model.stats())
+
+
+def unservable_cells(sets: IndexSets) -> np.ndarray:
+    """Must-serve cells with positive demand and no arc: no plan can exist."""
+    cells = sets.cells
+    has_arc = np.isin(np.arange(len(cells)), sets.arcs["cell"].to_numpy())
+    return cells["must_serve"].to_numpy() & (cells["requests_per_s"].to_numpy() > 0) & ~has_arc
+
+
+def extract(model, sets: IndexSets, x: np.ndarray) -> Solution:
+    """Label the solver's vector by the index sets and normalize it (see module docstring)."""
+    share = np.clip(model.values("share", x).to_numpy(), 0.0, 1.0)
+    share[share < SHARE_EPS] = 0.0
+    arcs = sets.arcs
+    cells = sets.cells
+    rate = cells["requests_per_s"].to_numpy()[arcs["cell"].to_numpy()]
+    routing = arcs.assign(share=share, requests_per_s=rate * share)
+    routing = routing.merge(cells[["input_tokens", "output_tokens"]], left_on="cell", right_index=True)
+    routing = routing[routing["share"] > 0].reset_index(drop=True)
+
+    served = np.bincount(arcs["cell"].to_numpy(), weights=share, minlength=len(cells))
+    unserved_share = np.clip(1.0 - served, 0.0, 1.0)
+    unserved_share[unserved_share < SHARE_EPS] = 0.0
+    unserved = cells[["workload", "bucket"]].assign(
+        share=unserved_share, requests_per_s=cells["requests_per_s"].to_numpy() * unserved_share
+    )
+    unserved_cost = float(
+        (unserved["requests_per_s"] * SECONDS_PER_HOUR * cells["unserved_cost_per_request"]).sum()
+    )
+
+    load = np.bincount(
+        routing["deployment"].to_numpy(),
+        weights=(routing["requests_per_s"] / routing["replica_requests_per_s"]).to_numpy(),
+        minlength=len(sets.deployments),
+    )
+    needed = np.ceil(load / (1.0 - sets.headroom) - REPLICA_EPS).clip(min=0)
+    placed = np.round(model.values("replicas", x).to_numpy()).clip(min=0)
+    replicas = trim_replicas(sets, placed, needed)
+    return _assemble(sets, routing, unserved, replicas, load, unserved_cost)
+
+
+def trim_replicas(sets: IndexSets, placed: np.ndarray, needed: np.ndarray) -> pd.DataFrame:
+    """Drop replicas beyond what each deployment's load needs, from the dearest pool first.
+
+    Dearest = highest price per chip-hour (prepaid counts 0), ties by later pool position. Trimming
+    never raises cost and never breaks a constraint, and makes the plan independent of how the
+    solver spent zero-cost slack.
+    """
+    placements = sets.placements.assign(replicas=placed)
+    placements["price"] = sets.pools["price_per_chip_hour"].to_numpy()[placements["pool_position"].to_numpy()]
+    order = placements.sort_values(["deployment", "price", "pool_position"], ascending=[True, True, True],
+                                   kind="mergesort")
+    # keep replicas in the cheapest pools first: cumulative replicas per deployment capped at need
+    cumulative = order.groupby("deployment")["replicas"].cumsum().to_numpy()
+    need = needed[order["deployment"].to_numpy()]
+    before = cumulative - order["replicas"].to_numpy()
+    kept = np.clip(need - before, 0, order["replicas"].to_numpy())
+    order = order.assign(replicas=kept)
+    return order.sort_values(["deployment", "pool_position"], kind="mergesort").drop(columns="price").reset_index(
+        drop=True
+    )
+
+
+def _assemble(sets, routing, unserved, replicas, load, unserved_cost) -> Solution:
+    deployments = sets.deployments
+    chips = deployments["chips_per_replica"].to_numpy()[replicas["deployment"].to_numpy()]
+    replicas = replicas.assign(chips=replicas["replicas"] * chips)
+    replicas = replicas.merge(deployments, left_on="deployment", right_index=True)
+    replicas = replicas[replicas["replicas"] > 0].reset_index(drop=True)
+    replicas["replicas"] = replicas["replicas"].astype(int)
+    replicas["chips"] = replicas["chips"].astype(int)
+
+    pools = sets.pools.copy()
+    used = replicas.groupby("pool")["chips"].sum().reindex(pools["pool"]).fillna(0).to_numpy()
+    block = pools["block_chips"].to_numpy()
+    reserved = (pools["kind"] == "reserved").to_numpy()
+    committed = np.where(reserved, np.ceil(used / block - 1e-9) * block, used)
+    price = pools["price_per_chip_hour"].to_numpy()
+    per_hour = np.where(np.isin(pools["kind"], ["on_demand", "spot"]), used * price, 0.0)
+    per_hour = np.where(reserved, committed * price, per_hour)
+    max_chips = pools["max_chips"].to_numpy()
+    pools = pools.assign(
+        chips_used=used.astype(int),
+        chips_committed=committed.astype(int),
+        blocks=np.where(reserved, committed / block, 0).astype(int),
+        utilization=np.where(max_chips > 0, used / np.maximum(max_chips, 1), 0.0),
+        per_hour=per_hour,
+    )
+    deployment_load = pd.Series(load, index=deployments.index)
+    replicas["load_replicas"] = deployment_load.reindex(replicas["deployment"]).to_numpy()
+    return Solution(routing, unserved, replicas, pools, float(per_hour.sum()), unserved_cost)
+
+
+def single_accelerator_baselines(scenario, cells, candidates, settings: SolverSettings) -> list[Baseline]:
+    """The best plan using one accelerator type only, for every type that has a pool."""
+    baselines = []
+    for accelerator in sorted({pool.accelerator for pool in scenario.pools}):
+        sets = build_index_sets(scenario, cells, candidates, accelerators={accelerator})
+        outcome = solve_sets(sets, settings)
+        name = f"only {accelerator}"
+        if outcome.solution is None:
+            reason = (
+                "some must-serve bucket has no deployment on this accelerator"
+                if outcome.result is None
+                else f"solver: {outcome.status.value}"
+            )
+            baselines.append(Baseline(name, accelerator, False, outcome.status.value, None, reason))
+        else:
+            baselines.append(
+                Baseline(name, accelerator, True, outcome.status.value, outcome.solution.objective)
+            )
+    return baselines
+
+
+def relative_gap(value: float, bound: float | None) -> float | None:
+    if bound is None or not math.isfinite(bound):
+        return None
+    return max(0.0, value - bound) / max(abs(value), 1e-9)

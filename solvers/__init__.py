@@ -1,0 +1,23 @@
+"""Solver backends behind one small interface: `solve(model, settings) -> SolverResult`.
+
+Each backend takes a `solvers.model.LinearModel` (arrays) and returns the raw solution vector with
+status, objective, best bound and timings. Nothing here knows about placement.
+"""
+
+from __future__ import annotations
+
+from solvers.base import SolverResult, SolverSettings, Status
+
+
+def solve(model, settings: SolverSettings) -> SolverResult:
+    """Solve with the backend named in settings (imported lazily: a backend's package is loaded only when used)."""
+    if settings.backend == "ortools":
+        from solvers.ortools_backend import solve as backend_solve
+    elif settings.backend == "pulp":
+        from solvers.pulp_backend import solve as backend_solve
+    else:
+        raise ValueError(f"unknown backend {settings.backend!r}")
+    return backend_solve(model, settings)
+
+
+__all__ = ["SolverResult", "SolverSettings", "Status", "solve"]

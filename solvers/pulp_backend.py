@@ -1,0 +1,107 @@
+"""PuLP backend: the same arrays handed to CBC (or HiGHS) through PuLP.
+
+PuLP has no array interface, so the build loops over rows; it is the slower, independent second
+opinion, not the default.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pulp
+
+from solvers.base import SolverResult, SolverSettings, Status
+from solvers.quiet import stdout_to_stderr
+
+
+def build(model, relax: bool) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
+    problem = pulp.LpProblem("placement", pulp.LpMinimize)
+    lower, upper, integer = model.lower, model.upper, model.integer
+    variables = [
+        pulp.LpVariable(
+            f"v{j}",
+            lowBound=None if math.isinf(lower[j]) else float(lower[j]),
+            upBound=None if math.isinf(upper[j]) else float(upper[j]),
+            cat=pulp.LpInteger if (integer[j] and not relax) else pulp.LpContinuous,
+        )
+        for j in range(model.num_variables)
+    ]
+    cost = model.cost
+    problem += pulp.LpAffineExpression(
+        [(variables[j], float(cost[j])) for j in np.flatnonzero(cost)], constant=float(model.objective_offset)
+    )
+    matrix = model.matrix()
+    row_lower, row_upper = model.row_lower, model.row_upper
+    for i in range(model.num_constraints):
+        lo, hi = matrix.indptr[i], matrix.indptr[i + 1]
+        terms = [(variables[j], float(c)) for j, c in zip(matrix.indices[lo:hi], matrix.data[lo:hi])]
+        expression = pulp.LpAffineExpression(terms)
+        if row_lower[i] == row_upper[i]:
+            problem += pulp.LpConstraint(expression, pulp.LpConstraintEQ, f"r{i}", float(row_lower[i]))
+            continue
+        if not math.isinf(row_lower[i]):
+            problem += pulp.LpConstraint(expression, pulp.LpConstraintGE, f"r{i}_lo", float(row_lower[i]))
+        if not math.isinf(row_upper[i]):
+            problem += pulp.LpConstraint(expression, pulp.LpConstraintLE, f"r{i}_hi", float(row_upper[i]))
+    return problem, variables
+
+
+def _solver(settings: SolverSettings, log_path: str):
+    common = dict(msg=False, timeLimit=settings.time_limit_s, gapRel=settings.mip_gap, threads=settings.threads)
+    if settings.engine == "cbc":
+        return pulp.PULP_CBC_CMD(logPath=log_path, options=["randomSeed 1", "randomCbcSeed 1"], **common)
+    if settings.engine == "highs":
+        return pulp.HiGHS(**common)
+    raise ValueError(f"pulp backend has no engine {settings.engine!r}")
+
+
+def _cbc_bound(log_path: str) -> float | None:
+    """CBC reports its best bound in the log ('Lower bound:' on stopping, else the objective is proven)."""
+    try:
+        text = Path(log_path).read_text(errors="replace")
+    except OSError:
+        return None
+    found = re.findall(r"Lower bound:\s*([-+0-9.eE]+)", text)
+    return float(found[-1]) if found else None
+
+
+def solve(model, settings: SolverSettings) -> SolverResult:
+    started = time.perf_counter()
+    problem, variables = build(model, settings.relax_integrality)
+    with tempfile.TemporaryDirectory(prefix="placement-cbc-") as folder:
+        log_path = str(Path(folder) / "cbc.log")
+        solver = _solver(settings, log_path)
+        try:
+            with stdout_to_stderr():
+                problem.solve(solver)
+        except pulp.PulpSolverError as exc:
+            return SolverResult(Status.NO_SOLUTION, None, None, None, time.perf_counter() - started,
+                                "pulp", settings.engine, f"pulp {pulp.__version__}", str(exc))
+        log_bound = _cbc_bound(log_path) if settings.engine == "cbc" else None
+    status = _status(problem)
+    x = None
+    objective = bound = None
+    if status in (Status.OPTIMAL, Status.FEASIBLE):
+        x = np.array([v.value() if v.value() is not None else 0.0 for v in variables], dtype=float)
+        objective = float(model.cost @ x + model.objective_offset)
+        bound = objective if status == Status.OPTIMAL else log_bound
+    return SolverResult(status, x, objective, bound, time.perf_counter() - started,
+                        "pulp", settings.engine, f"pulp {pulp.__version__} ({settings.engine})",
+                        pulp.LpStatus.get(problem.status, ""))
+
+
+def _status(problem: pulp.LpProblem) -> Status:
+    if problem.sol_status == pulp.LpSolutionOptimal:
+        return Status.OPTIMAL
+    if problem.sol_status == pulp.LpSolutionIntegerFeasible:
+        return Status.FEASIBLE
+    if problem.status == pulp.LpStatusInfeasible or problem.sol_status == pulp.LpSolutionInfeasible:
+        return Status.INFEASIBLE
+    if problem.status == pulp.LpStatusUnbounded:
+        return Status.UNBOUNDED
+    return Status.NO_SOLUTION
