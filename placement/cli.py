@@ -101,40 +101,24 @@ def _folder_name(name: str) -> str:
 
 
 def cmd_solve(args) -> ExitCode:
-    from placement.checker import check_plan
-    from placement.diagnosis import diagnose
-    from placement.plan import plan_document, plan_json, write_plan_folder
-    from placement.report import explanations, summary_markdown
+    from placement.api import solve_scenario
+    from placement.plan import plan_json, write_plan_folder
     from placement.scenario import load_scenario
-    from placement.solve import optimize, prepare
 
     loaded = load_scenario(args.scenario)
     settings = _settings(loaded, args)
     out_dir = Path(args.out) if args.out else Path("outputs") / _folder_name(loaded.scenario.name)
-    outcome = optimize(loaded, settings, baselines=False if args.no_baselines else None)
-    table, cells, candidates = outcome.table, None, None
-    diagnosis = []
-    notes: list[str] = []
-    if outcome.solution is None and outcome.status.value == "infeasible":
-        _, cells, candidates = prepare(loaded)
-        diagnosis = diagnose(loaded.scenario, table, cells, candidates, settings)
-    doc = plan_document(loaded, outcome, settings, diagnosis)
-    if outcome.solution is not None:
-        from placement.profiles import demand_cells
-
-        notes = explanations(loaded.scenario, table, demand_cells(loaded.scenario), doc)
-        doc["explanations"] = notes
-        violations = check_plan(loaded, doc, table)
-        if violations:
-            for violation in violations:
-                print(f"check: {violation}", file=sys.stderr)
-            _log("internal error: the plan failed the independent check (a bug; please report it); nothing was written")
-            return ExitCode.SOLVER_FAILURE
-    write_plan_folder(doc, summary_markdown(doc), out_dir)
+    result = solve_scenario(loaded, settings, baselines=False if args.no_baselines else None)
+    if result.violations:
+        for violation in result.violations:
+            print(f"check: {violation}", file=sys.stderr)
+        _log("internal error: the plan failed the independent check (a bug; please report it); nothing was written")
+        return ExitCode.SOLVER_FAILURE
+    write_plan_folder(result.plan, result.summary, out_dir)
     if args.json:
-        sys.stdout.write(plan_json(doc))
+        sys.stdout.write(plan_json(result.plan))
         sys.stdout.flush()
-    return _report_outcome(doc, out_dir)
+    return _report_outcome(result.plan, out_dir)
 
 
 def _report_outcome(doc, out_dir: Path) -> ExitCode:

@@ -23,7 +23,7 @@ def build(model, relax: bool) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
     problem = pulp.LpProblem("placement", pulp.LpMinimize)
     lower, upper, integer = model.lower, model.upper, model.integer
     variables = [
-        pulp.LpVariable(
+        problem.add_variable(
             f"v{j}",
             lowBound=None if math.isinf(lower[j]) else float(lower[j]),
             upBound=None if math.isinf(upper[j]) else float(upper[j]),
@@ -54,6 +54,7 @@ def build(model, relax: bool) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
 def _solver(settings: SolverSettings, log_path: str):
     common = dict(msg=False, timeLimit=settings.time_limit_s, gapRel=settings.mip_gap, threads=settings.threads)
     if settings.engine == "cbc":
+        # PuLP's bundled CBC binary; PuLP 4 moves it to the pulp[cbc] extra (pyproject pins pulp < 4).
         return pulp.PULP_CBC_CMD(logPath=log_path, options=["randomSeed 1", "randomCbcSeed 1"], **common)
     if settings.engine == "highs":
         return pulp.HiGHS(**common)

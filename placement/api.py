@@ -1,0 +1,64 @@
+"""The library entry point: a scenario in, a checked plan document out (what `placement solve` runs).
+
+For notebooks and pipelines that want the plan without the command line:
+
+    from placement.api import solve_scenario
+    result = solve_scenario("inputs/speed-lanes/scenario.yaml")
+    result.plan["cost"]["per_hour"], result.exit_code
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from placement.checker import check_plan
+from placement.diagnosis import diagnose
+from placement.errors import ExitCode
+from placement.plan import plan_document
+from placement.profiles import demand_cells
+from placement.report import explanations, summary_markdown
+from placement.scenario import LoadedScenario, load_scenario
+from placement.solve import Outcome, optimize, prepare, settings_from
+from solvers import SolverSettings
+
+
+@dataclass
+class PlanResult:
+    plan: dict[str, Any]
+    summary: str
+    exit_code: ExitCode
+    violations: list[str]
+    outcome: Outcome
+
+
+def solve_scenario(scenario: str | Path | LoadedScenario, settings: SolverSettings | None = None,
+                   baselines: bool | None = None, explain: bool = True, **overrides) -> PlanResult:
+    """Solve, diagnose if infeasible, explain, and re-verify with the independent checker.
+
+    overrides: backend, engine, time_limit_s, mip_gap, threads (None keeps the scenario's option).
+    Raises InputError on bad input. A checker violation gives exit code 4 and is listed in
+    `violations`: it is a bug, and the plan must not be used.
+    """
+    loaded = scenario if isinstance(scenario, LoadedScenario) else load_scenario(scenario)
+    settings = settings or settings_from(loaded.scenario, **overrides)
+    outcome = optimize(loaded, settings, baselines=baselines)
+    diagnosis = []
+    if outcome.solution is None and outcome.status.value == "infeasible":
+        table, cells, candidates = prepare(loaded)
+        diagnosis = diagnose(loaded.scenario, table, cells, candidates, settings)
+    plan = plan_document(loaded, outcome, settings, diagnosis)
+    violations: list[str] = []
+    if outcome.solution is not None:
+        if explain:
+            plan["explanations"] = explanations(loaded.scenario, outcome.table, demand_cells(loaded.scenario), plan)
+        violations = check_plan(loaded, plan, outcome.table)
+    return PlanResult(plan, summary_markdown(plan), exit_code_of(plan, violations), violations, outcome)
+
+
+def exit_code_of(plan: dict[str, Any], violations: list[str]) -> ExitCode:
+    if violations:
+        return ExitCode.SOLVER_FAILURE
+    return {"optimal": ExitCode.OPTIMAL, "feasible": ExitCode.FEASIBLE,
+            "infeasible": ExitCode.INFEASIBLE}.get(plan["status"], ExitCode.SOLVER_FAILURE)

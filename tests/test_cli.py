@@ -1,0 +1,177 @@
+"""The command line contract: commands, exit codes, the plan folder, --json, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from placement.cli import main
+from tests.helpers import write_scenario
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "inputs" / "speed-lanes" / "scenario.yaml"
+
+SMALL = {
+    "accelerators": ["a", "b"], "models": [{"id": "m", "quality": {"q": 70}}],
+    "workloads": [{"id": "w", "requests_per_s": 10, "buckets": [(1000, 100, 0.5), (100000, 100, 0.5)]}],
+    "pools": [{"id": "a-od", "accelerator": "a", "kind": "on_demand", "max_chips": 100, "price_per_chip_hour": 2.0},
+              {"id": "b-od", "accelerator": "b", "kind": "on_demand", "max_chips": 100, "price_per_chip_hour": 3.0}],
+    "profiles": [("m", "a", 1, 1000, 100, 5), ("m", "a", 1, 100000, 100, 1),
+                 ("m", "b", 1, 1000, 100, 2.5), ("m", "b", 1, 100000, 100, 5)],
+    "baselines": True,
+}
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "placement", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=300)
+
+
+def test_solve_writes_plan_folder_and_json_matches(tmp_path):
+    scenario = write_scenario(tmp_path / "in", SMALL)
+    out = tmp_path / "plan"
+    done = run("solve", str(scenario), "--out", str(out), "--json")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    written = json.loads((out / "plan.json").read_text())
+    assert json.loads(done.stdout) == written
+    assert done.stdout == (out / "plan.json").read_text()
+    assert written["status"] == "optimal"
+    assert written["objective"]["value"] == pytest.approx(5.0)
+    for name in ("replicas.csv", "routing.csv", "pools.csv", "summary.md"):
+        assert (out / name).stat().st_size > 0
+    for key in ("status", "scenario", "objective", "cost", "replicas", "routing", "unserved", "pools", "baselines",
+                "solver", "diagnosis"):
+        assert key in written
+    assert set(written["routing"][0]) >= {"workload", "bucket", "input_tokens", "output_tokens", "model",
+                                          "accelerator", "chips_per_replica", "share", "requests_per_s",
+                                          "replica_requests_per_s"}
+    assert set(written["solver"]) >= {"backend", "engine", "version", "build_s", "solve_s"}
+
+
+def test_default_out_dir_is_outputs_scenario_name(tmp_path):
+    scenario = write_scenario(tmp_path / "in", {**SMALL, "name": "my scenario/q3"})
+    done = run("solve", str(scenario), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "outputs" / "my-scenario-q3" / "plan.json").exists()
+
+
+def test_infeasible_exit_2_with_diagnosis(tmp_path):
+    # a alone would need 1 + 5 replicas but has 3 chips; b has none. The least relaxation is one b chip.
+    spec = {**SMALL, "pools": [dict(SMALL["pools"][0], max_chips=3), dict(SMALL["pools"][1], max_chips=0)]}
+    out = tmp_path / "plan"
+    done = run("solve", str(write_scenario(tmp_path / "in", spec)), "--out", str(out))
+    assert done.returncode == 2, done.stderr
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["status"] == "infeasible"
+    supply = [d for d in plan["diagnosis"] if d["kind"] == "supply"]
+    assert [(d["pool"], d["chips_needed"], d["chips_available"], d["relax_by_chips"]) for d in supply] == [
+        ("b-od", 1, 0, 1)]
+    assert "diagnosis:" in done.stderr and "b-od" in done.stderr
+    relaxed = {**SMALL, "pools": [dict(SMALL["pools"][0], max_chips=3), dict(SMALL["pools"][1], max_chips=1)]}
+    assert run("solve", str(write_scenario(tmp_path / "fixed", relaxed)), "--out", str(out)).returncode == 0
+
+
+def test_bad_input_exit_3_writes_nothing(tmp_path):
+    scenario = write_scenario(tmp_path / "in", SMALL)
+    text = scenario.read_text().replace("requests_per_s: 10", "requests_per_sec: 10")
+    scenario.write_text(text)
+    out = tmp_path / "plan"
+    done = run("solve", str(scenario), "--out", str(out))
+    assert done.returncode == 3
+    assert "requests_per_sec" in done.stderr and "unknown field" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not out.exists()
+    assert done.stdout == ""
+
+
+def test_second_run_replaces_the_first_whole(tmp_path):
+    scenario = write_scenario(tmp_path / "in", SMALL)
+    out = tmp_path / "plan"
+    assert main(["solve", str(scenario), "--out", str(out)]) == 0
+    first = (out / "plan.json").read_text()
+    (out / "stale.txt").write_text("left over")
+    assert main(["solve", str(scenario), "--out", str(out)]) == 0
+    assert not (out / "stale.txt").exists()
+    second = json.loads((out / "plan.json").read_text())
+    assert second["objective"] == json.loads(first)["objective"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".plan")] == []
+
+
+def test_failed_run_leaves_previous_plan_intact(tmp_path):
+    scenario = write_scenario(tmp_path / "in", SMALL)
+    out = tmp_path / "plan"
+    assert main(["solve", str(scenario), "--out", str(out)]) == 0
+    before = (out / "plan.json").read_text()
+    scenario.write_text(scenario.read_text().replace("max_chips: 100", "max_chips: -1", 1))
+    assert main(["solve", str(scenario), "--out", str(out)]) == 3
+    assert (out / "plan.json").read_text() == before
+
+
+def test_validate_profile_schema_check(tmp_path, capsys):
+    scenario = write_scenario(tmp_path / "in", SMALL)
+    assert main(["validate", str(scenario)]) == 0
+    assert "ok:" in capsys.readouterr().out
+    assert main(["profile", str(scenario)]) == 0
+    table = capsys.readouterr().out
+    assert table.splitlines()[0].startswith("model,accelerator,chips_per_replica,input_tokens,output_tokens")
+    assert "measured" in table
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert "workloads" in schema["properties"]
+    out = tmp_path / "plan"
+    assert main(["solve", str(scenario), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["check", str(scenario), str(out)]) == 0
+    assert "ok:" in capsys.readouterr().out
+
+
+def test_check_catches_a_tampered_plan(tmp_path, capsys):
+    scenario = write_scenario(tmp_path / "in", SMALL)
+    out = tmp_path / "plan"
+    assert main(["solve", str(scenario), "--out", str(out)]) == 0
+    plan = json.loads((out / "plan.json").read_text())
+    plan["replicas"][0]["replicas"] -= 1
+    plan["replicas"][0]["chips"] -= plan["replicas"][0]["chips_per_replica"]
+    (out / "plan.json").write_text(json.dumps(plan))
+    capsys.readouterr()
+    assert main(["check", str(scenario), str(out)]) == 2
+    assert "exceeds" in capsys.readouterr().out
+
+
+def test_time_limit_and_engine_flags(tmp_path):
+    scenario = write_scenario(tmp_path / "in", SMALL)
+    for flags in (["--engine", "scip"], ["--engine", "cbc"], ["--backend", "pulp"], ["--time-limit", "5", "--gap", "0"]):
+        out = tmp_path / ("plan" + "".join(flags))
+        assert main(["solve", str(scenario), "--out", str(out), *flags]) == 0
+        plan = json.loads((out / "plan.json").read_text())
+        assert plan["objective"]["value"] == pytest.approx(5.0)
+    assert main(["solve", str(scenario), "--backend", "pulp", "--engine", "scip"]) == 3
+    assert main(["solve", str(scenario), "--time-limit", "0"]) == 3
+
+
+def test_missing_scenario_file_is_bad_input(tmp_path, capsys):
+    assert main(["solve", str(tmp_path / "nope.yaml")]) == 3
+    assert "file not found" in capsys.readouterr().err
+
+
+def test_example_solves_and_tells_the_speed_lane_story(tmp_path):
+    out = tmp_path / "plan"
+    done = run("solve", str(EXAMPLE), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    plan = json.loads((out / "plan.json").read_text())
+    routing = plan["routing"]
+    interactive = {r["accelerator"] for r in routing if r["workload"] == "coding-interactive"}
+    assert interactive == {"cerebras-wse3"}
+    beyond_128k = {r["accelerator"] for r in routing if r["input_tokens"] > 131072}
+    assert beyond_128k and "cerebras-wse3" not in beyond_128k
+    wafers = next(p for p in plan["pools"] if p["pool"] == "cerebras-prepaid")
+    assert wafers["chips_used"] > 0
+    summary = (out / "summary.md").read_text()
+    assert "Why this split" in summary and "600" in summary
