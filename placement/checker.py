@@ -131,14 +131,14 @@ def check_plan(loaded: LoadedScenario, plan: dict[str, Any], table: pd.DataFrame
         if chips > pool.max_chips:
             problems.append(f"pool {pool.id}: {chips} chips used > max_chips {pool.max_chips}")
         committed = chips
-        if pool.kind.value == "reserved":
+        if pool.kind == "reserved":
             committed = math.ceil(chips / pool.block_chips - 1e-9) * pool.block_chips
             reported = plan_pools.get(pool.id, {}).get("chips_committed", committed)
             if reported % pool.block_chips != 0 or reported < chips:
                 problems.append(f"pool {pool.id}: committed {reported} chips is not whole blocks covering {chips}")
             committed = max(committed, reported)
             cost += committed * pool.price
-        elif pool.kind.value in ("on_demand", "spot"):
+        elif pool.kind in ("on_demand", "spot"):
             cost += chips * pool.price
     reported_cost = (plan.get("cost") or {}).get("per_hour")
     if reported_cost is None or not _close(reported_cost, cost, 1e-7):

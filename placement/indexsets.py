@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from placement.profiles import DEPLOYMENT_KEY, model_eligibility
-from placement.scenario import PoolKind, Scenario
+from placement.scenario import Scenario
 
 
 @dataclass
@@ -102,9 +102,9 @@ def _pool_table(scenario: Scenario, accelerators: set[str] | None) -> pd.DataFra
         {
             "pool": p.id,
             "accelerator": p.accelerator,
-            "kind": p.kind.value,
+            "kind": p.kind,
             "max_chips": p.max_chips,
-            "block_chips": p.block_chips if p.kind == PoolKind.reserved else 1,
+            "block_chips": p.block_chips if p.kind == "reserved" else 1,
             "price_per_chip_hour": p.price,
             "fixed_cost": p.fixed_cost,
         }

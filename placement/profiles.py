@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from placement.errors import InputError
 from placement.scenario import LoadedScenario, Scenario, Workload, empty_profile_frame
 
 DEPLOYMENT_KEY = ["model", "accelerator", "chips_per_replica"]
@@ -57,29 +58,40 @@ def profile_table(loaded: LoadedScenario) -> pd.DataFrame:
     """
     measured = loaded.profiles.copy()
     measured["source"] = measured["source"].where(measured["source"].fillna("") != "", "measured")
-    estimated = estimated_rows(loaded.scenario, measured)
+    estimated, skipped = estimated_rows(loaded.scenario, measured)
     table = pd.concat([measured, estimated], ignore_index=True) if len(estimated) else measured
-    return table.sort_values(
+    table = table.sort_values(
         [*DEPLOYMENT_KEY, "input_tokens", "output_tokens", "requests_per_s"], kind="mergesort"
     ).reset_index(drop=True)
+    table.attrs["not_estimated"] = skipped
+    return table
 
 
-def estimated_rows(scenario: Scenario, measured: pd.DataFrame) -> pd.DataFrame:
-    """Rows from the estimator for (model, accelerator) pairs that have a pool and no measured row."""
+def estimated_rows(scenario: Scenario, measured: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Rows from the estimator for (model, accelerator) pairs that have a pool and no measured row.
+
+    A pair whose specs the estimator lacks is skipped, not an error: the scenario may simply not
+    offer that pair. The skipped pairs and what is missing are returned for validate and the plan.
+    """
     try:
         from placement.estimator import estimate_profile
     except ImportError:  # the estimator is optional for scenarios that measure everything
-        return empty_profile_frame()
+        return empty_profile_frame(), []
     measured_pairs = set(zip(measured["model"], measured["accelerator"]))
     pooled = {pool.accelerator for pool in scenario.pools if pool.max_chips > 0}
     lengths = bucket_lengths(scenario)
-    frames = []
+    frames, skipped = [], []
     for model in scenario.models:
         for accelerator in scenario.accelerators:
-            if accelerator.id in pooled and (model.id, accelerator.id) not in measured_pairs:
+            if accelerator.id not in pooled or (model.id, accelerator.id) in measured_pairs:
+                continue
+            try:
                 frames.append(estimate_profile(model, accelerator, lengths))
+            except InputError as exc:
+                missing = "; ".join(p.message if not p.field else f"{p.field}: {p.message}" for p in exc.problems)
+                skipped.append(f"{model.id} on {accelerator.id}: not estimated ({missing})")
     frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else empty_profile_frame()
+    return (pd.concat(frames, ignore_index=True) if frames else empty_profile_frame()), skipped
 
 
 def lookup(cells: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
@@ -90,10 +102,8 @@ def lookup(cells: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     The nearest covering point is the lexicographic minimum (input_tokens, output_tokens) over
     rows with input_tokens >= bucket input and output_tokens >= bucket output.
     """
-    columns = ["cell", "workload", "bucket", *DEPLOYMENT_KEY, "replica_requests_per_s", "row_input_tokens",
-               "row_output_tokens", "output_tokens_per_s_per_user", "ttft_s", "source"]
     if table.empty or cells.empty:
-        return pd.DataFrame(columns=columns)
+        return _empty_arcs()
     table = table.reset_index(drop=True)
     deployment = table.groupby(DEPLOYMENT_KEY, sort=True).ngroup().rename("deployment")
     table = table.assign(deployment=deployment.to_numpy())
@@ -123,11 +133,21 @@ def lookup(cells: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     candidates = candidates[meets_slo(candidates)]
     candidates = candidates[candidates["replica_requests_per_s"] > 0]
     if candidates.empty:
-        return pd.DataFrame(columns=columns)
+        return _empty_arcs()
     best = candidates.sort_values(
         ["cell", "deployment", "replica_requests_per_s"], ascending=[True, True, False], kind="mergesort"
     ).drop_duplicates(["cell", "deployment"])
-    return best[columns].sort_values(["cell", *DEPLOYMENT_KEY], kind="mergesort").reset_index(drop=True)
+    return best[list(ARC_COLUMNS)].sort_values(["cell", *DEPLOYMENT_KEY], kind="mergesort").reset_index(drop=True)
+
+
+ARC_COLUMNS = {"cell": "int64", "workload": object, "bucket": "int64", "model": object, "accelerator": object,
+               "chips_per_replica": "int64", "replica_requests_per_s": "float64", "row_input_tokens": "int64",
+               "row_output_tokens": "int64", "output_tokens_per_s_per_user": "float64", "ttft_s": "float64",
+               "source": object}
+
+
+def _empty_arcs() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in ARC_COLUMNS.items()})
 
 
 def meets_slo(rows: pd.DataFrame) -> pd.Series:

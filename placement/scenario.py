@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from enum import Enum
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,7 +27,7 @@ SHARE_TOLERANCE = 1e-6
 class Strict(BaseModel):
     """Base for every scenario object: typos and NaN/infinity are errors, never silently accepted."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True, strict=True)
 
 
 PositiveFloat = Field(gt=0)
@@ -145,11 +145,7 @@ class Workload(Strict):
         return self
 
 
-class PoolKind(str, Enum):
-    prepaid = "prepaid"
-    reserved = "reserved"
-    on_demand = "on_demand"
-    spot = "spot"
+PoolKind = Literal["prepaid", "reserved", "on_demand", "spot"]
 
 
 class Pool(Strict):
@@ -165,14 +161,14 @@ class Pool(Strict):
 
     @model_validator(mode="after")
     def _price_matches_kind(self) -> "Pool":
-        if self.kind == PoolKind.prepaid:
+        if self.kind == "prepaid":
             if self.price_per_chip_hour not in (None, 0):
                 raise ValueError(
                     "a prepaid pool has no marginal price; move its cost to fixed_cost and drop price_per_chip_hour"
                 )
         elif self.price_per_chip_hour is None:
-            raise ValueError(f"a {self.kind.value} pool needs price_per_chip_hour")
-        if self.kind != PoolKind.reserved and "block_chips" in self.model_fields_set and self.block_chips != 1:
+            raise ValueError(f"a {self.kind} pool needs price_per_chip_hour")
+        if self.kind != "reserved" and "block_chips" in self.model_fields_set and self.block_chips != 1:
             raise ValueError("block_chips applies to reserved pools only")
         return self
 
@@ -341,7 +337,7 @@ def _read_document(path: Path) -> dict[str, Any]:
         if suffix == ".json":
             data = json.loads(text, parse_constant=_reject_constant)
         else:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=ScenarioYamlLoader)  # noqa: S506 - a SafeLoader subclass
     except json.JSONDecodeError as exc:
         raise InputError.single(label, f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}") from None
     except ValueError as exc:
@@ -357,6 +353,21 @@ def _read_document(path: Path) -> dict[str, Any]:
     if bad_keys:
         raise InputError.single(label, "", f"top-level keys must be text, got {bad_keys!r}")
     return data
+
+
+class ScenarioYamlLoader(yaml.SafeLoader):
+    """SafeLoader that also reads 1e3 and 2E-4 as numbers (YAML 1.1 wants a dot: 1.0e3)."""
+
+
+ScenarioYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+][0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."),
+)
 
 
 def _reject_constant(name: str) -> None:
@@ -598,12 +609,12 @@ def cross_check(scenario: Scenario, profiles: pd.DataFrame, label: str, profiles
                 )
     if len(profiles):
         for column, known in (("model", model_ids), ("accelerator", accel_ids)):
-            unknown = ~profiles[column].isin(known)
-            for row in _rows(unknown)[:20]:
-                where = f"row {row + 1} (line {row + 2}), column {column}"
-                problems.append(
-                    Problem(profiles_label, where, f"unknown {column} {profiles[column].iloc[row]!r}; known: {sorted(known)}")
-                )
+            unknown = profiles[~profiles[column].isin(known)]
+            for value, rows in unknown.groupby(column, sort=True).groups.items():
+                first = int(rows[0])
+                more = f" and {len(rows) - 1} more rows" if len(rows) > 1 else ""
+                where = f"row {first + 1} (line {first + 2}){more}, column {column}"
+                problems.append(Problem(profiles_label, where, f"unknown {column} {value!r}; known: {sorted(known)}"))
     return problems
 
 

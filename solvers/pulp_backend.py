@@ -55,7 +55,9 @@ def _solver(settings: SolverSettings, log_path: str):
     common = dict(msg=False, timeLimit=settings.time_limit_s, gapRel=settings.mip_gap, threads=settings.threads)
     if settings.engine == "cbc":
         # PuLP's bundled CBC binary; PuLP 4 moves it to the pulp[cbc] extra (pyproject pins pulp < 4).
-        return pulp.PULP_CBC_CMD(logPath=log_path, options=["randomSeed 1", "randomCbcSeed 1"], **common)
+        # Heuristics off: PuLP's bundled CBC 2.10.3 can stop at a heuristic's solution at the root and
+        # call it optimal (found by tests/test_properties.py; kept there as an explicit example).
+        return pulp.PULP_CBC_CMD(logPath=log_path, options=["randomSeed 1", "randomCbcSeed 1", "heur off"], **common)
     if settings.engine == "highs":
         return pulp.HiGHS(**common)
     raise ValueError(f"pulp backend has no engine {settings.engine!r}")

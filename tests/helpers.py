@@ -103,9 +103,9 @@ def brute_force(path: Path, max_replicas: int = 8) -> float | None:
         cost = 0.0
         for p in scenario.pools:
             used = chips_in[p.id]
-            if p.kind.value in ("on_demand", "spot"):
+            if p.kind in ("on_demand", "spot"):
                 cost += used * p.price
-            elif p.kind.value == "reserved":
+            elif p.kind == "reserved":
                 cost += math.ceil(used / p.block_chips) * p.block_chips * p.price
         if best is not None and cost >= best:
             continue

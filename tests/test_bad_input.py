@@ -1,0 +1,162 @@
+"""Bad input: exit 3, one clear message per problem naming file, field path and value; nothing written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from placement.cli import main
+from placement.errors import InputError
+from placement.scenario import load_scenario
+from tests.helpers import write_scenario
+
+SPEC = {
+    "accelerators": ["a"], "models": [{"id": "m", "quality": {"q": 70}}],
+    "workloads": [{"id": "w", "requests_per_s": 4, "buckets": [(1000, 100, 0.5), (2000, 100, 0.5)],
+                   "slo": {"max_ttft_s": 2}}],
+    "pools": [{"id": "p", "accelerator": "a", "kind": "on_demand", "max_chips": 10, "price_per_chip_hour": 2.0}],
+    "profiles": [("m", "a", 1, 2000, 100, 2, 50, 0.5)],
+}
+
+# (description, text replacement in the YAML, expected fragments of the message)
+YAML_MUTATIONS = [
+    ("negative rate", ("requests_per_s: 4", "requests_per_s: -4"), ["workloads[0].requests_per_s", "-4"]),
+    ("NaN rate", ("requests_per_s: 4", "requests_per_s: .nan"), ["workloads[0].requests_per_s", "finite"]),
+    ("infinite rate", ("requests_per_s: 4", "requests_per_s: .inf"), ["workloads[0].requests_per_s", "finite"]),
+    ("negative price", ("price_per_chip_hour: 2.0", "price_per_chip_hour: -2.0"), ["pools[0].price_per_chip_hour"]),
+    ("text for a number", ("max_chips: 10", "max_chips: ten"), ["pools[0].max_chips", "'ten'"]),
+    ("quoted number", ("max_chips: 10", "max_chips: '10'"), ["pools[0].max_chips", "'10'"]),
+    ("fractional chips", ("max_chips: 10", "max_chips: 10.5"), ["pools[0].max_chips", "10.5"]),
+    ("typo in a field", ("max_chips: 10", "max_chip: 10"), ["pools[0].max_chip", "unknown field"]),
+    ("typo at top level", ("hours: 100", "hour: 100"), ["hour", "unknown field"]),
+    ("unknown pool kind", ("kind: on_demand", "kind: ondemand"), ["pools[0].kind", "ondemand"]),
+    ("unknown accelerator", ("accelerator: a\n", "accelerator: zz\n"), ["pools[0].accelerator", "'zz'"]),
+    ("shares not summing to 1", ("share: 0.5\n", "share: 0.6\n"), ["workloads[0]", "sum to 1.1"]),
+    ("zero share", ("share: 0.5\n", "share: 0\n"), ["share"]),
+    ("shedding without a price", ("requests_per_s: 4", "requests_per_s: 4\n  must_serve: false"),
+     ["unserved_cost_per_request"]),
+    ("on-demand without a price", ("price_per_chip_hour: 2.0", "fixed_cost: 0"), ["pools[0]", "price_per_chip_hour"]),
+    ("headroom of 1", ("headroom: 0.0", "headroom: 1.0"), ["options.headroom"]),
+    ("unknown engine", ("solver: {}", "solver: {engine: gurobi}"), ["options.solver.engine", "gurobi"]),
+    ("engine not in backend", ("solver: {}", "solver: {backend: pulp, engine: scip}"), ["options.solver", "scip"]),
+    ("missing table", ("profiles: profiles.csv", "profiles: nope.csv"), ["nope.csv", "not found"]),
+    ("unknown quality metric", ("requests_per_s: 4", "requests_per_s: 4\n  quality: {metric: qq, min: 1}"),
+     ["workloads[0].quality.metric", "qq"]),
+    ("empty buckets", ("buckets:", "buckets: []\n  old_buckets:"), ["workloads[0].buckets"]),
+]
+
+
+def _scenario(tmp_path: Path) -> Path:
+    return write_scenario(tmp_path, SPEC)
+
+
+def _message(path: Path) -> str:
+    with pytest.raises(InputError) as caught:
+        load_scenario(path)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("description,replacement,expected", YAML_MUTATIONS, ids=[m[0] for m in YAML_MUTATIONS])
+def test_yaml_mutation_is_named(tmp_path, description, replacement, expected):
+    path = _scenario(tmp_path)
+    text = path.read_text()
+    old, new = replacement
+    assert old in text, f"test setup: {old!r} not in the scenario"
+    path.write_text(text.replace(old, new, 1))
+    message = _message(path)
+    assert str(path) in message or expected[0].endswith(".csv") or "nope.csv" in message
+    for fragment in expected:
+        assert fragment in message, message
+
+
+def test_duplicate_ids(tmp_path):
+    spec = {**SPEC, "pools": SPEC["pools"] * 2}
+    message = _message(write_scenario(tmp_path, spec))
+    assert "pools[1].id: duplicate id 'p'" in message
+
+
+def test_all_problems_reported_at_once(tmp_path):
+    path = _scenario(tmp_path)
+    text = path.read_text().replace("requests_per_s: 4", "requests_per_s: -4").replace("max_chips: 10", "max_chip: 10")
+    path.write_text(text)
+    with pytest.raises(InputError) as caught:
+        load_scenario(path)
+    fields = [p.field for p in caught.value.problems]
+    assert "workloads[0].requests_per_s" in fields and "pools[0].max_chip" in fields
+
+
+CSV_MUTATIONS = [
+    ("2000,100,2,50,0.5", "2000,100,-2,50,0.5", "row 1 (line 2), column requests_per_s"),
+    ("2000,100,2,50,0.5", "2000,100,fast,50,0.5", "row 1 (line 2), column requests_per_s"),
+    ("2000,100,2,50,0.5", "2000,100,nan,50,0.5", "row 1 (line 2), column requests_per_s"),
+    ("2000,100,2,50,0.5", "2000,100,inf,50,0.5", "row 1 (line 2), column requests_per_s"),
+    ("m,a,1,2000", "m,a,1.5,2000", "row 1 (line 2), column chips_per_replica"),
+    ("m,a,1,2000", "zz,a,1,2000", "row 1 (line 2), column model"),
+    ("ttft_s", "ttft", "column ttft"),
+    ("m,a,1,2000,100,2,50,0.5", "m,a,1,2000,100,,50,0.5", "row 1 (line 2), column requests_per_s"),
+    ("m,a,1,2000", "m,a,,2000", "row 1 (line 2), column chips_per_replica"),
+]
+
+
+@pytest.mark.parametrize("old,new,expected", CSV_MUTATIONS)
+def test_csv_errors_name_row_and_column(tmp_path, old, new, expected):
+    path = _scenario(tmp_path)
+    table = tmp_path / "profiles.csv"
+    text = table.read_text()
+    assert old in text
+    table.write_text(text.replace(old, new, 1))
+    message = _message(path)
+    assert "profiles.csv" in message and expected in message, message
+
+
+def test_malformed_documents(tmp_path):
+    cases = {
+        "broken.yaml": "name: x\n  bad: [\n",
+        "list.yaml": "- 1\n- 2\n",
+        "empty.yaml": "",
+        "broken.json": '{"name": "x",',
+        "nan.json": '{"name": NaN}',
+        "binary.yaml": None,
+    }
+    for name, text in cases.items():
+        path = tmp_path / name
+        if text is None:
+            path.write_bytes(b"\xff\xfe\x00garbage")
+        else:
+            path.write_text(text)
+        message = _message(path)
+        assert name in message
+
+
+def test_csv_tables_for_accelerators_and_pools(tmp_path):
+    path = _scenario(tmp_path)
+    (tmp_path / "pools.csv").write_text(
+        "id,accelerator,kind,max_chips,price_per_chip_hour\np,a,on_demand,10,2.0\nq,a,on_demand,-3,1.0\n"
+    )
+    text = path.read_text()
+    start = text.index("pools:")
+    end = text.index("options:")
+    path.write_text(text[:start] + "pools: pools.csv\n" + text[end:])
+    message = _message(path)
+    assert "pools.csv: row 2 (line 3), column max_chips" in message
+
+
+def test_solve_with_bad_input_writes_nothing(tmp_path, capsys):
+    path = _scenario(tmp_path)
+    path.write_text(path.read_text().replace("requests_per_s: 4", "requests_per_s: -4"))
+    out = tmp_path / "plan"
+    assert main(["solve", str(path), "--out", str(out), "--json"]) == 3
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "Traceback" not in captured.err
+    assert not out.exists()
+    assert not any(p.name.startswith(".plan") for p in tmp_path.iterdir())
+
+
+def test_json_scenarios_load_like_yaml(tmp_path):
+    yaml_path = write_scenario(tmp_path / "y", SPEC)
+    json_path = write_scenario(tmp_path / "j", SPEC, name="scenario.json")
+    assert load_scenario(yaml_path).sha256 == load_scenario(json_path).sha256
+    json.loads(json_path.read_text())
