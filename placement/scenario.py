@@ -49,6 +49,7 @@ class Accelerator(Strict):
     memory_kind: Literal["hbm", "sram"] = Field(default="hbm", description="sram: speed from measured tables only")
     power_kw: float | None = Field(default=None, gt=0, description="per chip, kW")
     source: str | None = Field(default=None, description="where the specs come from")
+    uncertainty: str | None = Field(default=None, description="how far the specs can be trusted")
 
     @field_validator("dense_tflops")
     @classmethod
@@ -299,9 +300,10 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
                 problems += table_problems
                 data = {**data, "profiles": None}
             else:
-                rows, table_problems = _read_csv_records(table_path, value, key)
+                rows, table_problems = read_csv_records(table_path, value)
                 problems += table_problems
                 data = {**data, key: rows}
+    data = resolve_catalog_references(data, label, problems)
     if isinstance(data.get("profiles"), list):
         inline = data["profiles"]
         profiles_df, table_problems = check_profile_frame(_frame_or_empty(inline), label, "profiles")
@@ -370,6 +372,43 @@ ScenarioYamlLoader.add_implicit_resolver(
 )
 
 
+def resolve_catalog_references(data: dict[str, Any], label: str, problems: list[Problem]) -> dict[str, Any]:
+    """Accelerators and models may name a catalog entry instead of repeating its specs.
+
+    `- h200` takes the catalog entry as it is; `- {catalog: h200, id: my-h200, memory_gb: 140}`
+    takes it with overrides (id defaults to the catalog id).
+    """
+    resolved = dict(data)
+    for key in ("accelerators", "models"):
+        items = data.get(key)
+        if not isinstance(items, list) or not any(_is_reference(item) for item in items):
+            continue
+        from placement.catalog import load_catalog
+
+        accelerators, models = load_catalog()
+        catalog = accelerators if key == "accelerators" else models
+        entries = []
+        for i, item in enumerate(items):
+            if not _is_reference(item):
+                entries.append(item)
+                continue
+            ref = item if isinstance(item, str) else item.get("catalog")
+            if not isinstance(ref, str) or ref not in catalog:
+                problems.append(Problem(label, f"{key}[{i}]" + ("" if isinstance(item, str) else ".catalog"),
+                                        f"no catalog entry {ref!r}; the catalog has {sorted(catalog)}"))
+                continue
+            entry = catalog[ref].model_dump(mode="json", exclude_none=True)
+            if isinstance(item, dict):
+                entry.update({k: v for k, v in item.items() if k != "catalog"})
+            entries.append(entry)
+        resolved[key] = entries
+    return resolved
+
+
+def _is_reference(item: Any) -> bool:
+    return isinstance(item, str) or (isinstance(item, dict) and "catalog" in item)
+
+
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not a valid number; give a finite value")
 
@@ -398,7 +437,7 @@ def _read_csv(path: Path, label: str) -> tuple[pd.DataFrame | None, list[Problem
     return frame, []
 
 
-def _read_csv_records(path: Path, label: str, key: str) -> tuple[list[dict[str, Any]], list[Problem]]:
+def read_csv_records(path: Path, label: str) -> tuple[list[dict[str, Any]], list[Problem]]:
     """Read a CSV table of accelerators/models/pools into records pydantic validates.
 
     Columns `dense_tflops_<precision>` fold into `dense_tflops`, `quality_<metric>` into `quality`.

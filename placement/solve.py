@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -102,15 +102,75 @@ def solve_sets(sets: IndexSets, settings: SolverSettings, started: float | None 
     if unservable_cells(sets).any():
         return Outcome(Status.INFEASIBLE, sets, None, None, None, time.perf_counter() - started)
     model = build_model(sets)
+    arrays = model.arrays()
     build_s = time.perf_counter() - started
-    result = solvers.solve(model, settings)
+    result, lp_bound = solve_with_incumbent(arrays, settings)
     solution = None
-    lp_bound = None
     if result.has_solution:
-        solution = extract(model, sets, result.x)
-        relaxed = solvers.solve(model, SolverSettings(**{**settings.__dict__, "relax_integrality": True}))
-        lp_bound = relaxed.objective if relaxed.status == Status.OPTIMAL else None
+        x = least_load_routing(model, sets, arrays, result.x, settings)
+        solution = extract(model, sets, x)
     return Outcome(result.status, sets, result, solution, lp_bound, build_s, model_stats=model.stats())
+
+
+def solve_with_incumbent(arrays, settings: SolverSettings) -> tuple[SolverResult, float | None]:
+    """LP relaxation, then an LP-routing incumbent, then the MIP within what is left of the time limit.
+
+    The relaxation gives the bound the contract reports and proves infeasibility early. Fixing the
+    routing at the relaxation's shares leaves a small integer program (replicas, blocks) whose
+    solution is a feasible plan; when the MIP stops with nothing better (time limit), that plan is
+    returned as `feasible` with the best bound known, instead of no plan at all.
+    """
+    started = time.perf_counter()
+    relaxed = solvers.solve(arrays.relaxed(), replace(settings, relax_integrality=True))
+    if relaxed.status == Status.INFEASIBLE:
+        return relaxed, None
+    lp_bound = relaxed.objective if relaxed.status == Status.OPTIMAL else None
+    incumbent = None
+    integer = arrays.integer
+    if lp_bound is not None and integer.any() and (~integer).any():
+        fixed = arrays.fix(~integer, relaxed.x[~integer])
+        remaining = settings.time_limit_s - (time.perf_counter() - started)
+        rounded = solvers.solve(fixed, replace(settings, time_limit_s=max(remaining / 4, 0.1)))
+        if rounded.has_solution:
+            x = relaxed.x.copy()
+            x[integer] = rounded.x
+            incumbent = (x, float(arrays.cost @ x + arrays.objective_offset))
+    remaining = settings.time_limit_s - (time.perf_counter() - started)
+    result = solvers.solve(arrays, replace(settings, time_limit_s=max(remaining, 0.1)))
+    result.solve_s = time.perf_counter() - started
+    if result.status == Status.OPTIMAL or incumbent is None:
+        return result, lp_bound
+    if result.has_solution and result.objective <= incumbent[1]:
+        return result, lp_bound
+    bounds = [b for b in (result.bound, lp_bound) if b is not None]
+    bound = max(bounds) if bounds else None
+    message = f"{result.message}; plan from the LP-routing incumbent (the MIP found nothing better in time)"
+    return SolverResult(Status.FEASIBLE, incumbent[0], incumbent[1], bound, result.solve_s, result.backend,
+                        result.engine, result.version, message.strip("; ")), lp_bound
+
+
+def least_load_routing(model, sets: IndexSets, arrays, x: np.ndarray, settings: SolverSettings) -> np.ndarray:
+    """The tie rule for routing: with the solver's replicas, blocks and cost kept, the shares that use
+    the least total replica load (the most spare capacity).
+
+    Many routings cost the same (prepaid capacity is free at the margin; a replica has room to spare),
+    and a solver picks among them by whim. One LP with the integers fixed and the cost capped at its
+    value picks by this rule instead.
+    """
+    integer = arrays.integer
+    fixed = arrays.fix(integer, np.round(x[integer]))
+    cost_cap = float(fixed.cost @ x[~integer])
+    load = np.zeros(arrays.num_variables)
+    share = model.variables["share"]
+    rate = sets.cells["requests_per_s"].to_numpy()[sets.arcs["cell"].to_numpy()]
+    load[share.columns] = rate / sets.arcs["replica_requests_per_s"].to_numpy()
+    tidy = fixed.with_row(fixed.cost, -np.inf, cost_cap + 1e-9 * max(1.0, abs(cost_cap))).with_objective(load[~integer])
+    result = solvers.solve(tidy, replace(settings, relax_integrality=True))
+    if result.status != Status.OPTIMAL:
+        return x
+    tidied = x.copy()
+    tidied[~integer] = result.x
+    return tidied
 
 
 def unservable_cells(sets: IndexSets) -> np.ndarray:

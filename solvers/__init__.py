@@ -10,7 +10,12 @@ from solvers.base import SolverResult, SolverSettings, Status
 
 
 def solve(model, settings: SolverSettings) -> SolverResult:
-    """Solve with the backend named in settings (imported lazily: a backend's package is loaded only when used)."""
+    """Solve with the backend named in settings (imported lazily: a backend's package is loaded only when used).
+
+    `model` is a LinearModel (assembled here) or an ArrayModel.
+    """
+    if hasattr(model, "arrays"):
+        model = model.arrays()
     if settings.backend == "ortools":
         from solvers.ortools_backend import solve as backend_solve
     elif settings.backend == "pulp":

@@ -33,6 +33,55 @@ class ConstraintBlock:
     start: int
 
 
+@dataclass(frozen=True)
+class ArrayModel:
+    """The assembled arrays a backend solves: min cost @ x + offset, row_lower <= A x <= row_upper."""
+
+    a: sp.csr_matrix
+    lower: np.ndarray
+    upper: np.ndarray
+    cost: np.ndarray
+    integer: np.ndarray
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    objective_offset: float = 0.0
+
+    @property
+    def num_variables(self) -> int:
+        return len(self.lower)
+
+    @property
+    def num_constraints(self) -> int:
+        return len(self.row_lower)
+
+    def matrix(self) -> sp.csr_matrix:
+        return self.a
+
+    def fix(self, mask: np.ndarray, values: np.ndarray) -> "ArrayModel":
+        """The model with the columns in `mask` fixed at `values` and removed (row bounds shifted)."""
+        fixed_part = self.a[:, mask] @ values
+        keep = ~mask
+        return ArrayModel(
+            self.a[:, keep].tocsr(), self.lower[keep], self.upper[keep], self.cost[keep], self.integer[keep],
+            self.row_lower - fixed_part, self.row_upper - fixed_part,
+            self.objective_offset + float(self.cost[mask] @ values),
+        )
+
+    def with_objective(self, cost: np.ndarray, offset: float = 0.0) -> "ArrayModel":
+        return ArrayModel(self.a, self.lower, self.upper, cost, self.integer, self.row_lower, self.row_upper, offset)
+
+    def with_row(self, coefs: np.ndarray, lower: float, upper: float) -> "ArrayModel":
+        """The model with one more constraint row lower <= coefs @ x <= upper."""
+        row = sp.csr_matrix(coefs.reshape(1, -1))
+        return ArrayModel(sp.vstack([self.a, row], format="csr"), self.lower, self.upper, self.cost, self.integer,
+                          np.append(self.row_lower, lower), np.append(self.row_upper, upper),
+                          self.objective_offset)
+
+    def relaxed(self) -> "ArrayModel":
+        return ArrayModel(self.a, self.lower, self.upper, self.cost, np.zeros_like(self.integer), self.row_lower,
+                          self.row_upper, self.objective_offset)
+
+
 @dataclass
 class LinearModel:
     """Minimize cost @ x subject to row_lower <= A x <= row_upper, lower <= x <= upper, some x integer."""
@@ -139,6 +188,11 @@ class LinearModel:
         matrix.sum_duplicates()
         matrix.eliminate_zeros()
         return matrix
+
+    def arrays(self) -> ArrayModel:
+        """Assemble once; backends take the result."""
+        return ArrayModel(self.matrix(), self.lower, self.upper, self.cost, self.integer, self.row_lower,
+                          self.row_upper, self.objective_offset)
 
     def values(self, name: str, x: np.ndarray) -> pd.Series:
         """The solution of one variable block, labelled by the block's index."""
