@@ -4,7 +4,8 @@ Synthetic but shaped like real fleets: W workloads x B length buckets, M models 
 x C chip counts = deployments, 2-3 pools per accelerator (prepaid, reserved in blocks, on-demand).
 Every (cell, deployment) pair gets an operating point, so arcs = cells x deployments before the
 SLO and quality filters. Prints one row per size and backend: arcs, variables, nonzeros, lookup,
-build and solve seconds, status, gap.
+build and solve seconds (solve = LP relaxation + LP-routing incumbent + MIP, as `placement solve`
+runs it), status, gap, LP bound.
 
     python benchmarks/bench_scale.py                 # default ladder, both backends where sensible
     python benchmarks/bench_scale.py --sizes 1 2 3 --backends ortools
@@ -26,8 +27,7 @@ from placement.formulation import build_model  # noqa: E402
 from placement.indexsets import build_index_sets  # noqa: E402
 from placement.profiles import demand_cells, lookup  # noqa: E402
 from placement.scenario import LoadedScenario, Scenario, canonical_hash  # noqa: E402
-from placement.solve import extract  # noqa: E402
-import solvers  # noqa: E402
+from placement.solve import extract, solve_with_incumbent  # noqa: E402
 from solvers import SolverSettings  # noqa: E402
 
 # (workloads, buckets per workload, models, accelerators, chip options per pair)
@@ -106,9 +106,10 @@ def run(size: int, backend: str, engine: str, time_limit: float) -> dict:
     t1 = time.perf_counter()
     sets = build_index_sets(loaded.scenario, cells, candidates)
     model = build_model(sets)
+    arrays = model.arrays()
     t2 = time.perf_counter()
-    result = solvers.solve(model, SolverSettings(backend=backend, engine=engine, time_limit_s=time_limit,
-                                                 mip_gap=1e-4))
+    result, lp_bound = solve_with_incumbent(
+        arrays, SolverSettings(backend=backend, engine=engine, time_limit_s=time_limit, mip_gap=1e-4))
     objective = extract(model, sets, result.x).objective if result.has_solution else None
     stats = model.stats()
     return {
@@ -118,6 +119,7 @@ def run(size: int, backend: str, engine: str, time_limit: float) -> dict:
         "lookup_s": round(t1 - t0, 3), "build_s": round(t2 - t1, 3), "solve_s": round(result.solve_s, 3),
         "status": result.status.value, "objective": None if objective is None else round(objective, 2),
         "gap": None if result.gap is None else round(result.gap, 6),
+        "lp_bound": None if lp_bound is None else round(lp_bound, 2),
     }
 
 

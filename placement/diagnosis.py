@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 import solvers
-from placement.explain import accelerator_verdicts, candidate_reasons
+from placement.explain import candidate_reasons
 from placement.formulation import Elastic, build_model
 from placement.indexsets import build_index_sets
 from placement.scenario import Scenario
@@ -41,16 +41,19 @@ def unservable_findings(scenario: Scenario, table: pd.DataFrame, cells: pd.DataF
     if not stuck:
         return []
     reasons = candidate_reasons(scenario, table, cells.iloc[stuck])
-    verdicts = accelerator_verdicts(reasons)
     findings = []
     for i in stuck:
         cell = cells.iloc[i]
-        rows = verdicts[verdicts["cell"] == i]
-        why = {acc: reason for acc, reason in zip(rows["accelerator"], rows["reason"])}
-        for accelerator in sorted({p.accelerator for p in scenario.pools} - set(why)):
+        rows = reasons[reasons["cell"] == i]
+        why = {f"{m} on {a} x{c}": reason
+               for m, a, c, reason in zip(rows["model"], rows["accelerator"], rows["chips_per_replica"], rows["reason"])}
+        covered = set(rows["accelerator"])
+        for accelerator in sorted({p.accelerator for p in scenario.pools} - covered):
             why[accelerator] = "no model has an operating point (profile rows) on this accelerator"
+        kinds = sorted(set(rows["kind"]) - {""}) or ["no_operating_point"]
         findings.append({
-            "kind": _kind(list(why.values())),
+            "kind": kinds[0] if len(kinds) == 1 else "several",
+            "kinds": kinds,
             "workload": cell["workload"],
             "bucket": int(cell["bucket"]),
             "input_tokens": int(cell["input_tokens"]),
@@ -61,16 +64,6 @@ def unservable_findings(scenario: Scenario, table: pd.DataFrame, cells: pd.DataF
             "why": why,
         })
     return findings
-
-
-def _kind(reasons: list[str]) -> str:
-    text = " ".join(reasons)
-    for needle, kind in (("allowed_models", "quality_floor"), (" < min ", "quality_floor"), ("score", "quality_floor"),
-                         ("context", "context"), ("covers", "context"), ("cannot serve", "context"),
-                         ("speed", "slo"), ("TTFT", "slo"), ("end-to-end", "slo"), ("pool", "supply")):
-        if needle in text:
-            return kind
-    return "no_operating_point"
 
 
 def elastic_findings(scenario: Scenario, cells: pd.DataFrame, candidates: pd.DataFrame,
