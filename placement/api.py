@@ -49,6 +49,8 @@ def solve_scenario(scenario: str | Path | LoadedScenario, settings: SolverSettin
         table, cells, candidates = prepare(loaded)
         diagnosis = diagnose(loaded.scenario, table, cells, candidates, settings)
     plan = plan_document(loaded, outcome, settings, diagnosis)
+    if outcome.table is not None:
+        plan["notes"] = list(outcome.table.attrs.get("not_estimated", []))
     violations: list[str] = []
     if outcome.solution is not None:
         if explain:

@@ -152,6 +152,8 @@ def cmd_validate(args) -> ExitCode:
           f"{len(scenario.models)} models, {len(scenario.accelerators)} accelerators, {len(scenario.pools)} pools, "
           f"{len(table)} profile rows ({int((table['source'] == 'measured').sum())} measured), "
           f"{len(candidates)} candidate (bucket, deployment) pairs")
+    for note in table.attrs.get("not_estimated", []):
+        print(f"note: {note}")
     return ExitCode.OPTIMAL
 
 

@@ -60,6 +60,7 @@ def profile_table(loaded: LoadedScenario) -> pd.DataFrame:
     measured["source"] = measured["source"].where(measured["source"].fillna("") != "", "measured")
     estimated, skipped = estimated_rows(loaded.scenario, measured)
     table = pd.concat([measured, estimated], ignore_index=True) if len(estimated) else measured
+    table = table.astype({"chips_per_replica": "int64", "input_tokens": "int64", "output_tokens": "int64"})
     table = table.sort_values(
         [*DEPLOYMENT_KEY, "input_tokens", "output_tokens", "requests_per_s"], kind="mergesort"
     ).reset_index(drop=True)

@@ -666,4 +666,18 @@ def canonical_hash(scenario: Scenario, profiles: pd.DataFrame) -> str:
 
 
 def json_schema() -> dict[str, Any]:
-    return Scenario.model_json_schema()
+    """The scenario's JSON Schema, with what the loader accepts beyond the validated model: tables as
+    CSV paths (accelerators, models, pools, profiles) and catalog references (accelerators, models)."""
+    schema = Scenario.model_json_schema()
+    properties = schema["properties"]
+    path = {"type": "string", "description": "CSV file, relative to the scenario file"}
+    reference = {"anyOf": [{"type": "string", "description": "catalog id (inputs/catalog)"},
+                           {"type": "object", "required": ["catalog"],
+                            "properties": {"catalog": {"type": "string"}},
+                            "description": "catalog id plus fields that override the catalog entry"}]}
+    for key in TABLE_FIELDS:
+        properties[key] = {"anyOf": [properties[key], path], "description": properties[key].get("description", "")}
+    for key in ("accelerators", "models"):
+        listed = properties[key]["anyOf"][0]
+        listed["items"] = {"anyOf": [listed["items"], reference]}
+    return schema
