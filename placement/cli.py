@@ -77,8 +77,9 @@ def _settings(loaded, args):
 
     backend, engine = loaded.scenario.options.solver.resolved
     if args.backend:
+        # the scenario's engine belongs to the scenario's backend; another backend starts from its default
+        engine = args.engine or (engine if args.backend == backend else DEFAULT_ENGINE[args.backend])
         backend = args.backend
-        engine = args.engine or (engine if engine in ENGINES[backend] else DEFAULT_ENGINE[backend])
     elif args.engine:
         engine = args.engine
         if engine not in ENGINES[backend]:

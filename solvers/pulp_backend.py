@@ -79,6 +79,10 @@ def solve(model, settings: SolverSettings) -> SolverResult:
     with tempfile.TemporaryDirectory(prefix="placement-cbc-") as folder:
         log_path = str(Path(folder) / "cbc.log")
         solver = _solver(settings, log_path)
+        if not solver.available():
+            return SolverResult(Status.NO_SOLUTION, None, None, None, time.perf_counter() - started, "pulp",
+                                settings.engine, f"pulp {pulp.__version__}",
+                                f"PuLP cannot run {settings.engine} here (is its package installed?)")
         try:
             with stdout_to_stderr():
                 problem.solve(solver)
