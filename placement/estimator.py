@@ -224,6 +224,36 @@ def _kv_shape(model: Model) -> tuple[float, int, int, int] | None:
     return float(per_layer), full, sliding, window
 
 
+def kv_replication(model: Model, tp: int) -> float:
+    """Copies of each token's KV a tensor-parallel group of `tp` chips holds.
+
+    MLA's latent is shared by every head, so every rank keeps all of it: tp copies. GQA shards KV
+    heads over ranks until there are fewer KV heads than ranks; past that, heads are replicated:
+    tp / kv_heads copies. Memory for KV and KV bytes read per decode step both scale by this.
+    """
+    arch = _arch(model)
+    if arch.get("kv_lora_rank"):
+        return float(tp)
+    kv_heads = _first(arch, "num_key_value_heads", "num_attention_heads")
+    return max(1.0, tp / kv_heads) if kv_heads else 1.0
+
+
+def mla_attention_bytes(model: Model) -> float:
+    """Bytes of an MLA model's attention weights (all layers): what data-parallel attention copies to
+    every rank. Per layer: q (through q_lora_rank when present), the latent down-projection, the
+    up-projections of k_nope and v from the latent, and the output projection."""
+    arch = _arch(model)
+    hidden, heads, rank = arch["hidden_size"], arch["num_attention_heads"], arch["kv_lora_rank"]
+    rope = arch.get("qk_rope_head_dim") or 0
+    nope = arch.get("qk_nope_head_dim") or 128
+    v = arch.get("v_head_dim") or nope
+    q_rank = arch.get("q_lora_rank")
+    q = hidden * q_rank + q_rank * heads * (nope + rope) if q_rank else hidden * heads * (nope + rope)
+    per_layer = q + hidden * (rank + rope) + rank * heads * (nope + v) + heads * v * hidden
+    always_bits, _ = weight_bits_split(model)
+    return float(arch["num_hidden_layers"] * per_layer * always_bits / 8)
+
+
 def _layer_split(arch: dict[str, Any]) -> tuple[int, int, int]:
     """(full-attention layers, sliding-window layers, window). gpt-oss alternates full and 128-token
     sliding layers (layer_types); Gemma gives sliding_window_pattern; Mistral-style configs slide every
@@ -540,6 +570,7 @@ def decode_step_time(
     batch: Any,
     context_tokens: Any,
     efficiency: Efficiency = DEFAULT_EFFICIENCY,
+    data_parallel_attention: bool = False,
 ) -> np.ndarray:
     """Seconds for one decode step of `batch` sequences at `context_tokens` on one replica.
 
@@ -547,12 +578,17 @@ def decode_step_time(
     + tensor-parallel all-reduces + per-layer latency; bytes = weights touched + the batch's KV.
     A replica spanning P domains is a P-stage pipeline of P micro-batches: each stage reads its 1/P of
     the weights once per micro-batch, and a token crosses all P stages, so per-token time is P stage times.
+    KV is read once per copy (kv_replication); with data-parallel attention (MLA) each rank keeps only
+    its own sequences' KV but reads the whole attention weights.
     """
     batch = np.asarray(batch, dtype=float)
     stages, tp = _pipeline(chips, accel)
     micro = batch / stages
     layers = _layers(model) / stages
-    bytes_read = (weight_bytes_touched(model, micro) + micro * kv_sequence_bytes(model, context_tokens)) / stages
+    copies = 1.0 if data_parallel_attention else kv_replication(model, tp)
+    kv_read = micro * kv_sequence_bytes(model, context_tokens) * copies
+    attention_copies = (tp - 1) * mla_attention_bytes(model) if data_parallel_attention else 0.0
+    bytes_read = (weight_bytes_touched(model, micro) + kv_read + attention_copies) / stages
     flops = micro * decode_flops_per_token(model, context_tokens) / stages
     peak = _peak_tflops(model, accel)
     stage = roofline_time(bytes_read, flops, tp, accel.memory_bandwidth_tbps, peak, efficiency, _roofline_scale(model, efficiency))
@@ -678,7 +714,6 @@ def _rows_for_chips(
 ) -> list[dict[str, Any]]:
     if accel.memory_kind == "sram":
         return [_sram_row(model, accel, chips, i, o, efficiency) for i, o in pairs]
-    where = f"{chips}x {accel.id}"
     budget = kv_budget_bytes(model, accel, chips, efficiency)
     if budget <= 0:
         note = _weights_do_not_fit(model, accel, chips, efficiency)
@@ -686,6 +721,27 @@ def _rows_for_chips(
     if chips > accel.scaleup_domain and chips % accel.scaleup_domain:
         note = f"{chips} chips span scale-up domains of {accel.scaleup_domain}; use a multiple of {accel.scaleup_domain}"
         return [_zero_row(model, accel, chips, i, o, note) for i, o in pairs]
+    rows: list[dict[str, Any]] = []
+    for dp_attention in _attention_layouts(model, chips, accel):
+        rows += _rows_for_layout(model, accel, chips, pairs, budget, efficiency, dp_attention)
+    return rows
+
+
+def _attention_layouts(model: Model, chips: int, accel: Accelerator) -> list[bool]:
+    """Tensor-parallel attention always; for MLA on several chips also data-parallel attention, which
+    keeps one copy of the latent KV instead of one per rank (what SGLang and TensorRT-LLM run)."""
+    tp = _pipeline(chips, accel)[1]
+    return [False, True] if _arch(model).get("kv_lora_rank") and tp > 1 else [False]
+
+
+def _rows_for_layout(model, accel, chips, pairs, budget, efficiency, dp_attention) -> list[dict[str, Any]]:
+    """Rows of one attention layout; the KV budget is counted in single copies of the KV."""
+    tp = _pipeline(chips, accel)[1]
+    if dp_attention:
+        budget = budget - (tp - 1) * mla_attention_bytes(model)
+    else:
+        budget = budget / kv_replication(model, tp)
+    where = f"{chips}x {accel.id}" + (" (dp attention)" if dp_attention else "")
     fits = max_context_that_fits(model, budget)
     rows: list[dict[str, Any]] = []
     servable: list[tuple[int, int]] = []
@@ -696,7 +752,7 @@ def _rows_for_chips(
         else:
             servable.append((i, o))
     if servable:
-        rows += _sweep(model, accel, chips, servable, budget, efficiency)
+        rows += _sweep(model, accel, chips, servable, budget, efficiency, dp_attention)
     return rows
 
 
@@ -719,7 +775,7 @@ def _context_problem(model: Model, context: int, fits: int, where: str) -> str |
 def _sram_row(model: Model, accel: Accelerator, chips: int, i: int, o: int, efficiency: Efficiency) -> dict[str, Any]:
     """SRAM chips: size, never speed. The note carries the sizing so a user can measure the right setup."""
     where = f"{chips}x {accel.id}"
-    budget = kv_budget_bytes(model, accel, chips, efficiency)
+    budget = kv_budget_bytes(model, accel, chips, efficiency) / kv_replication(model, _pipeline(chips, accel)[1])
     if budget <= 0:
         sizing = _weights_do_not_fit(model, accel, chips, efficiency)
     else:
@@ -735,7 +791,8 @@ def _sram_row(model: Model, accel: Accelerator, chips: int, i: int, o: int, effi
 
 
 def _sweep(
-    model: Model, accel: Accelerator, chips: int, pairs: list[tuple[int, int]], budget: float, efficiency: Efficiency
+    model: Model, accel: Accelerator, chips: int, pairs: list[tuple[int, int]], budget: float, efficiency: Efficiency,
+    dp_attention: bool = False,
 ) -> list[dict[str, Any]]:
     """Vectorized over (length pair x batch size). Sequences hold on average input + output/2 tokens of KV
     (paged KV grows as they decode), so that sets the largest batch."""
@@ -751,7 +808,7 @@ def _sweep(
         batches += sweep
     idx = np.array(pair_index)
     b = np.array(batches, dtype=float)
-    step = decode_step_time(model, accel, chips, b, mean_context[idx], efficiency)
+    step = decode_step_time(model, accel, chips, b, mean_context[idx], efficiency, dp_attention)
     share, alone = prefill_times(model, accel, chips, inputs[idx], efficiency)
     seconds_per_request = share + outputs[idx] * step / b
     rps = 1.0 / seconds_per_request
@@ -761,7 +818,7 @@ def _sweep(
     rows = []
     best: dict[int, float] = {}
     stages, tp = _pipeline(chips, accel)
-    layout = f"tp{tp}" + (f" x pp{stages}" if stages > 1 else "")
+    layout = f"tp{tp}" + (f" x pp{stages}" if stages > 1 else "") + (", dp attention" if dp_attention else "")
     for j in range(len(b)):
         k = int(idx[j])
         if rps[j] <= best.get(k, 0.0) * 1.001:

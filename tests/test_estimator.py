@@ -397,3 +397,28 @@ def test_every_catalog_pair_can_serve_a_short_request():
             rows = est.estimate_profile(model, accel, lengths((1000, 200)))
             assert rows.requests_per_s.max() > 0, (model.id, accel.id, rows.note.tolist())
             assert math.isfinite(rows.requests_per_s.max())
+
+
+# ---- KV copies under tensor parallelism, and data-parallel attention for MLA ----
+
+def test_kv_replication_mla_every_rank_gqa_past_the_kv_heads():
+    deepseek, llama70 = MODELS["deepseek-v3"], MODELS["llama-3.1-70b"]
+    assert est.kv_replication(deepseek, 8) == 8          # the latent is shared by all heads
+    assert est.kv_replication(llama70, 8) == 1           # 8 KV heads shard over 8 ranks
+    assert est.kv_replication(llama70, 16) == 2          # 16 ranks, 8 KV heads: each head twice
+    assert est.kv_replication(llama70, 4) == 1
+
+
+def test_mla_attention_bytes_deepseek_by_hand():
+    # per layer: q 7168*1536 + 1536*128*(128+64) = 48,758,784; latent down 7168*(512+64) = 4,128,768;
+    # k_nope and v up 512*128*(128+128) = 16,777,216; out 128*128*7168 = 117,440,512 -> 187,105,280
+    # x 61 layers x 1 byte (FP8)
+    assert est.mla_attention_bytes(MODELS["deepseek-v3"]) == pytest.approx(61 * 187_105_280)
+
+
+def test_dp_attention_holds_more_context_than_replicated_tp():
+    rows = est.estimate_profile(MODELS["deepseek-v3"], ACCELERATORS["h200"], lengths((8000, 1000)), chips=[8])
+    tp = rows[~rows.note.str.contains("dp attention")]
+    dp = rows[rows.note.str.contains("dp attention")]
+    assert len(tp) and len(dp)
+    assert dp.batch_size.max() > 4 * tp.batch_size.max()
