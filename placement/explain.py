@@ -26,7 +26,7 @@ def candidate_reasons(scenario: Scenario, table: pd.DataFrame, cells: pd.DataFra
     if len(deployments) * len(cells) > MAX_PAIRS or deployments.empty:
         return pd.DataFrame(columns=columns)
     eligibility = model_eligibility(scenario).set_index(["workload", "model"])["reason"]
-    pooled = {p.accelerator: max(p.max_chips, 0) for p in scenario.pools}
+    pooled: dict[str, int] = {}  # largest pool per accelerator
     for pool in scenario.pools:
         pooled[pool.accelerator] = max(pooled.get(pool.accelerator, 0), pool.max_chips)
     context = {m.id: m.max_context_tokens for m in scenario.models}

@@ -78,8 +78,9 @@ def build_index_sets(
 def _cell_table(scenario: Scenario, cells: pd.DataFrame) -> pd.DataFrame:
     by_id = {w.id: w for w in scenario.workloads}
     cells = cells.reset_index(drop=True).copy()
-    cells["must_serve"] = cells["workload"].map(lambda w: by_id[w].must_serve)
-    cells["unserved_cost_per_request"] = cells["workload"].map(lambda w: by_id[w].unserved_cost_per_request or 0.0)
+    cells["must_serve"] = cells["workload"].map({w: by_id[w].must_serve for w in by_id}).astype(bool)
+    cells["unserved_cost_per_request"] = cells["workload"].map(
+        {w: by_id[w].unserved_cost_per_request or 0.0 for w in by_id}).astype(float)
     return cells
 
 
@@ -116,30 +117,20 @@ def _pool_table(scenario: Scenario, accelerators: set[str] | None) -> pd.DataFra
 
 
 def _filter_arcs(scenario: Scenario, cells: pd.DataFrame, arcs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Keep arcs whose model is allowed, meets the per-request floor and holds the bucket's context."""
-    eligibility = model_eligibility(scenario)
-    arcs = arcs.merge(eligibility, on=["workload", "model"], how="left")
-    context = {m.id: m.max_context_tokens for m in scenario.models}
-    lengths = cells["input_tokens"].to_numpy()[arcs["cell"].to_numpy()] + cells["output_tokens"].to_numpy()[
-        arcs["cell"].to_numpy()
-    ]
-    limit = arcs["model"].map(lambda m: context[m] or np.inf).to_numpy(dtype=float)
-    too_long = lengths > limit
-    reason = arcs["reason"].fillna("").to_numpy(dtype=object)
-    reason = np.where(
-        (reason == "") & too_long,
-        [f"context {n} > model max_context_tokens {lim:g}" for n, lim in zip(lengths, limit)] if len(arcs) else [],
-        reason,
-    )
+    """Keep arcs whose model is allowed, meets the per-request floor and holds the bucket's context.
+
+    Kept arcs carry `quality`, the model's score on the workload's quality metric (NaN without one).
+    """
+    arcs = arcs.merge(model_eligibility(scenario), on=["workload", "model"], how="left")
+    cell = arcs["cell"].to_numpy()
+    length = cells["input_tokens"].to_numpy()[cell] + cells["output_tokens"].to_numpy()[cell]
+    context = pd.Series({m.id: m.max_context_tokens or np.inf for m in scenario.models}, dtype=float)
+    limit = context.reindex(arcs["model"]).to_numpy()
+    too_long = (arcs["reason"].to_numpy() == "") & (length > limit)
+    reason = arcs["reason"].to_numpy(dtype=object).copy()
+    reason[too_long] = [f"context {n} > model max_context_tokens {lim:g}"
+                        for n, lim in zip(length[too_long], limit[too_long])]
     arcs = arcs.assign(reason=reason)
     dropped = arcs[arcs["reason"] != ""]
     kept = arcs[arcs["reason"] == ""].drop(columns="reason")
-    workload_metric = {w.id: (w.quality.metric if w.quality else None) for w in scenario.workloads}
-    scores = {m.id: m.quality for m in scenario.models}
-    kept = kept.assign(
-        quality=[
-            scores[m].get(workload_metric[w], np.nan) if workload_metric[w] else np.nan
-            for w, m in zip(kept["workload"], kept["model"])
-        ]
-    )
     return kept.reset_index(drop=True), dropped.reset_index(drop=True)

@@ -167,11 +167,14 @@ def meets_slo(rows: pd.DataFrame) -> pd.Series:
 
 
 def model_eligibility(scenario: Scenario) -> pd.DataFrame:
-    """Which (workload, model) pairs may serve at all, and why not: whitelist and per-request quality floor."""
+    """Per (workload, model): why the model may not serve the workload ('' = it may: whitelist and
+    per-request quality floor), and its score on the workload's quality metric (NaN without one)."""
     records = []
     for workload in scenario.workloads:
+        metric = workload.quality.metric if workload.quality else None
         for model in scenario.models:
-            records.append({"workload": workload.id, "model": model.id, "reason": _ineligible(workload, model)})
+            records.append({"workload": workload.id, "model": model.id, "reason": _ineligible(workload, model),
+                            "quality": model.quality.get(metric, np.nan) if metric else np.nan})
     return pd.DataFrame.from_records(records)
 
 
