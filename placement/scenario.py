@@ -309,18 +309,16 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         profiles_df, table_problems = check_profile_frame(_frame_or_empty(inline), label, "profiles")
         problems += table_problems
         data = {**data, "profiles": None}
+    problems += cross_check(data, profiles_df, label, origins)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        problems += [_problem_from_pydantic(err, label, origins) for err in exc.errors()]
+        problems = [_problem_from_pydantic(err, label, origins) for err in exc.errors()] + problems
         raise InputError(problems) from None
     if problems:
         raise InputError(problems)
     if profiles_df is None:
         profiles_df = empty_profile_frame()
-    problems += cross_check(scenario, profiles_df, label, origins.get("profiles", "profiles"))
-    if problems:
-        raise InputError(problems)
     return LoadedScenario(scenario, path, profiles_df, canonical_hash(scenario, profiles_df))
 
 
@@ -610,51 +608,72 @@ def _format_loc(loc: list[Any]) -> str:
     return text or "(top level)"
 
 
-def cross_check(scenario: Scenario, profiles: pd.DataFrame, label: str, profiles_label: str) -> list[Problem]:
-    """References and uniqueness: what a schema alone cannot check."""
+def cross_check(data: dict[str, Any], profiles: pd.DataFrame | None, label: str,
+                origins: dict[str, str]) -> list[Problem]:
+    """References and uniqueness: what a schema alone cannot check.
+
+    Works on the raw document (tolerating malformed entries), so these problems are reported in the
+    same pass as schema errors: a user sees every problem at once.
+    """
     problems: list[Problem] = []
+
+    def where(field: str, i: int, sub: str) -> tuple[str, str]:
+        if field in origins:
+            return origins[field], f"row {i + 1} (line {i + 2}), column {sub}"
+        return label, f"{field}[{i}].{sub}"
+
+    ids: dict[str, set[str]] = {}
     for field in ("accelerators", "models", "workloads", "pools"):
         seen: dict[str, int] = {}
-        for i, item in enumerate(getattr(scenario, field)):
-            if item.id in seen:
-                problems.append(
-                    Problem(label, f"{field}[{i}].id", f"duplicate id {item.id!r} (first at {field}[{seen[item.id]}])")
-                )
-            seen.setdefault(item.id, i)
-    accel_ids = {a.id for a in scenario.accelerators}
-    model_ids = {m.id for m in scenario.models}
-    for i, pool in enumerate(scenario.pools):
-        if pool.accelerator not in accel_ids:
-            problems.append(
-                Problem(label, f"pools[{i}].accelerator", f"unknown accelerator {pool.accelerator!r}; known: {sorted(accel_ids)}")
-            )
-    for i, workload in enumerate(scenario.workloads):
-        for j, model_id in enumerate(workload.allowed_models or []):
-            if model_id not in model_ids:
-                problems.append(
-                    Problem(label, f"workloads[{i}].allowed_models[{j}]", f"unknown model {model_id!r}; known: {sorted(model_ids)}")
-                )
-        if workload.quality is not None:
-            candidates = workload.allowed_models or sorted(model_ids)
-            scored = [m for m in candidates if m in model_ids and workload.quality.metric in scenario.model(m).quality]
-            if not scored:
-                problems.append(
-                    Problem(
-                        label,
-                        f"workloads[{i}].quality.metric",
-                        f"no candidate model has a score for metric {workload.quality.metric!r}; "
-                        "add it to the models' quality or fix the metric name",
-                    )
-                )
-    if len(profiles):
+        for i, entry in _entries(data, field):
+            item_id = entry.get("id")
+            if not isinstance(item_id, str):
+                continue
+            if item_id in seen:
+                problems.append(Problem(*where(field, i, "id"),
+                                        f"duplicate id {item_id!r} (first at {field}[{seen[item_id]}])"))
+            seen.setdefault(item_id, i)
+        ids[field] = set(seen)
+    accel_ids, model_ids = ids["accelerators"], ids["models"]
+    for i, pool in _entries(data, "pools"):
+        accelerator = pool.get("accelerator")
+        if isinstance(accelerator, str) and accelerator not in accel_ids:
+            problems.append(Problem(*where("pools", i, "accelerator"),
+                                    f"unknown accelerator {accelerator!r}; known: {sorted(accel_ids)}"))
+    scores = {m.get("id"): m.get("quality") for _, m in _entries(data, "models")}
+    for i, workload in _entries(data, "workloads"):
+        allowed = workload.get("allowed_models")
+        allowed = allowed if isinstance(allowed, list) else None
+        for j, model_id in enumerate(allowed or []):
+            if isinstance(model_id, str) and model_id not in model_ids:
+                problems.append(Problem(label, f"workloads[{i}].allowed_models[{j}]",
+                                        f"unknown model {model_id!r}; known: {sorted(model_ids)}"))
+        quality = workload.get("quality")
+        metric = quality.get("metric") if isinstance(quality, dict) else None
+        if isinstance(metric, str):
+            candidates = allowed or sorted(model_ids)
+            if not any(isinstance(scores.get(m), dict) and metric in scores[m] for m in candidates):
+                problems.append(Problem(label, f"workloads[{i}].quality.metric",
+                                        f"no candidate model has a score for metric {metric!r}; "
+                                        "add it to the models' quality or fix the metric name"))
+    if profiles is not None and len(profiles):
+        profiles_label = origins.get("profiles", label)
         for column, known in (("model", model_ids), ("accelerator", accel_ids)):
             unknown = profiles[~profiles[column].isin(known)]
             for value, rows in unknown.groupby(column, sort=True).groups.items():
                 first = int(rows[0])
                 more = f" and {len(rows) - 1} more rows" if len(rows) > 1 else ""
-                where = f"row {first + 1} (line {first + 2}){more}, column {column}"
-                problems.append(Problem(profiles_label, where, f"unknown {column} {value!r}; known: {sorted(known)}"))
+                place = (f"row {first + 1} (line {first + 2}){more}, column {column}" if "profiles" in origins
+                         else f"profiles[{first}].{column}")
+                problems.append(Problem(profiles_label, place, f"unknown {column} {value!r}; known: {sorted(known)}"))
     return problems
+
+
+def _entries(data: dict[str, Any], field: str) -> list[tuple[int, dict[str, Any]]]:
+    items = data.get(field)
+    if not isinstance(items, list):
+        return []
+    return [(i, item) for i, item in enumerate(items) if isinstance(item, dict)]
 
 
 def canonical_hash(scenario: Scenario, profiles: pd.DataFrame) -> str:

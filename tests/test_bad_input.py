@@ -87,6 +87,16 @@ def test_all_problems_reported_at_once(tmp_path):
     assert "workloads[0].requests_per_s" in fields and "pools[0].max_chip" in fields
 
 
+def test_schema_and_reference_problems_in_one_pass(tmp_path):
+    path = _scenario(tmp_path)
+    text = path.read_text().replace("max_chips: 10", "max_chip: 10").replace("accelerator: a\n", "accelerator: zz\n")
+    path.write_text(text)
+    with pytest.raises(InputError) as caught:
+        load_scenario(path)
+    fields = [p.field for p in caught.value.problems]
+    assert "pools[0].max_chip" in fields and "pools[0].accelerator" in fields
+
+
 CSV_MUTATIONS = [
     ("2000,100,2,50,0.5", "2000,100,-2,50,0.5", "row 1 (line 2), column requests_per_s"),
     ("2000,100,2,50,0.5", "2000,100,fast,50,0.5", "row 1 (line 2), column requests_per_s"),
