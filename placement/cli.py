@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     profile = sub.add_parser("profile", help="print or write the profile table a solve would use")
     profile.add_argument("scenario")
     profile.add_argument("--out", help="CSV file to write (default: print CSV to stdout)")
+    profile.add_argument("--per-bucket", action="store_true",
+                         help="instead: per workload bucket and deployment, the row the solve uses (after the SLO)")
 
     sub.add_parser("schema", help="print the JSON Schema of the scenario format")
 
@@ -159,11 +161,19 @@ def cmd_validate(args) -> ExitCode:
 
 
 def cmd_profile(args) -> ExitCode:
-    from placement.profiles import profile_table
+    from placement.profiles import demand_cells, lookup, profile_table
     from placement.scenario import load_scenario
 
     loaded = load_scenario(args.scenario)
     table = profile_table(loaded)
+    if args.per_bucket:
+        cells = demand_cells(loaded.scenario)
+        chosen = lookup(cells, table)
+        lengths = cells[["input_tokens", "output_tokens"]].reset_index(drop=True)
+        table = chosen.join(lengths, on="cell").rename(columns={"replica_requests_per_s": "requests_per_s"})
+        table = table[["workload", "bucket", "model", "accelerator", "chips_per_replica", "input_tokens",
+                       "output_tokens", "requests_per_s", "output_tokens_per_s_per_user", "ttft_s", "source",
+                       "row_input_tokens", "row_output_tokens"]]
     text = table.to_csv(index=False, lineterminator="\n")
     if args.out:
         out = Path(args.out)

@@ -122,6 +122,10 @@ def test_validate_profile_schema_check(tmp_path, capsys):
     table = capsys.readouterr().out
     assert table.splitlines()[0].startswith("model,accelerator,chips_per_replica,input_tokens,output_tokens")
     assert "measured" in table
+    assert main(["profile", str(scenario), "--per-bucket"]) == 0
+    per_bucket = capsys.readouterr().out.splitlines()
+    assert per_bucket[0].startswith("workload,bucket,model,accelerator,chips_per_replica")
+    assert len(per_bucket) == 1 + 4  # both buckets on both accelerators
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert "workloads" in schema["properties"]
