@@ -41,6 +41,7 @@ def unservable_findings(scenario: Scenario, table: pd.DataFrame, cells: pd.DataF
     if not stuck:
         return []
     reasons = candidate_reasons(scenario, table, cells.iloc[stuck])
+    slos = {w.id: w.slo for w in scenario.workloads}
     findings = []
     for i in stuck:
         cell = cells.iloc[i]
@@ -51,6 +52,17 @@ def unservable_findings(scenario: Scenario, table: pd.DataFrame, cells: pd.DataF
         for accelerator in sorted({p.accelerator for p in scenario.pools} - covered):
             why[accelerator] = "no model has an operating point (profile rows) on this accelerator"
         kinds = sorted(set(rows["kind"]) - {""}) or ["no_operating_point"]
+        message = (f"{cell['workload']} bucket {int(cell['bucket'])} ({int(cell['input_tokens']):,} in / "
+                   f"{int(cell['output_tokens']):,} out) cannot be served by any deployment")
+        finding: dict[str, Any] = {}
+        fastest = rows[rows["kind"] == "slo"].dropna(subset=["best_speed"])
+        asked = slos[cell["workload"]]
+        if len(fastest) and asked.min_output_tokens_per_s is not None:
+            top = fastest.sort_values("best_speed", ascending=False, kind="mergesort").iloc[0]
+            finding["fastest_available_tokens_per_s"] = float(top["best_speed"])
+            message += (f"; the fastest per-user speed any deployment reaches is {top['best_speed']:,.0f} tok/s "
+                        f"({top['model']} on {top['accelerator']} x{top['chips_per_replica']}), asked "
+                        f"{asked.min_output_tokens_per_s:,.0f}")
         findings.append({
             "kind": kinds[0] if len(kinds) == 1 else "several",
             "kinds": kinds,
@@ -59,8 +71,8 @@ def unservable_findings(scenario: Scenario, table: pd.DataFrame, cells: pd.DataF
             "input_tokens": int(cell["input_tokens"]),
             "output_tokens": int(cell["output_tokens"]),
             "requests_per_s": float(cell["requests_per_s"]),
-            "message": (f"{cell['workload']} bucket {int(cell['bucket'])} ({int(cell['input_tokens']):,} in / "
-                        f"{int(cell['output_tokens']):,} out) cannot be served by any deployment"),
+            "message": message,
+            **finding,
             "why": why,
         })
     return findings

@@ -22,7 +22,8 @@ MAX_PAIRS = 200_000  # beyond this, explanations are skipped (they are for peopl
 def candidate_reasons(scenario: Scenario, table: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
     """One row per (cell, deployment in the table): `reason` is '' when the deployment can serve."""
     deployments = table[DEPLOYMENT_KEY].drop_duplicates().sort_values(DEPLOYMENT_KEY).reset_index(drop=True)
-    columns = ["cell", "workload", "bucket", *DEPLOYMENT_KEY, "kind", "reason", "replica_requests_per_s"]
+    columns = ["cell", "workload", "bucket", *DEPLOYMENT_KEY, "kind", "reason", "replica_requests_per_s",
+               "best_speed"]
     if len(deployments) * len(cells) > MAX_PAIRS or deployments.empty:
         return pd.DataFrame(columns=columns)
     eligibility = model_eligibility(scenario).set_index(["workload", "model"])["reason"]
@@ -37,27 +38,28 @@ def candidate_reasons(scenario: Scenario, table: pd.DataFrame, cells: pd.DataFra
         workload = workloads[cell.workload]
         for model, accelerator, chips in deployments.itertuples(index=False, name=None):
             rows = groups[(model, accelerator, chips)]
-            kind, reason, best = _reason(cell, workload, model, accelerator, chips, rows, eligibility, pooled, context)
-            records.append((cell.Index, cell.workload, cell.bucket, model, accelerator, chips, kind, reason, best))
+            facts = _reason(cell, workload, model, accelerator, chips, rows, eligibility, pooled, context)
+            records.append((cell.Index, cell.workload, cell.bucket, model, accelerator, chips, *facts))
     return pd.DataFrame.from_records(records, columns=columns)
 
 
-def _reason(cell, workload, model, accelerator, chips, rows, eligibility, pooled, context) -> tuple[str, str, float]:
-    """(kind, reason, best R): kind is '' when the deployment can serve, else quality_floor, context,
-    slo or supply."""
+def _reason(cell, workload, model, accelerator, chips, rows, eligibility, pooled, context):
+    """(kind, reason, best R, best per-user speed at the bucket's lengths): kind is '' when the
+    deployment can serve, else quality_floor, context, slo or supply."""
+    nan = float("nan")
     ineligible = eligibility.get((workload.id, model), "")
     if ineligible:
-        return "quality_floor", f"model {model}: {ineligible}", 0.0
+        return "quality_floor", f"model {model}: {ineligible}", 0.0, nan
     length = cell.input_tokens + cell.output_tokens
     limit = context.get(model)
     if limit is not None and length > limit:
-        return "context", f"context {length:,} tokens > {model} max_context_tokens {limit:,}", 0.0
+        return "context", f"context {length:,} tokens > {model} max_context_tokens {limit:,}", 0.0, nan
     covering = rows[(rows["input_tokens"] >= cell.input_tokens) & (rows["output_tokens"] >= cell.output_tokens)]
     if covering.empty:
         serving = rows[rows["requests_per_s"] > 0]
         longest = int(serving["input_tokens"].max()) if len(serving) else 0
         return "context", (f"no operating point covers {cell.input_tokens:,} input tokens "
-                           f"(longest served: {longest:,})"), 0.0
+                           f"(longest served: {longest:,})"), 0.0, nan
     point = covering.sort_values(["input_tokens", "output_tokens"], kind="mergesort").iloc[0]
     at_point = covering[(covering["input_tokens"] == point["input_tokens"]) &
                         (covering["output_tokens"] == point["output_tokens"])]
@@ -65,9 +67,10 @@ def _reason(cell, workload, model, accelerator, chips, rows, eligibility, pooled
     if alive.empty:
         notes = [n for n in at_point.get("note", pd.Series(dtype=object)).dropna().unique() if n]
         why = f": {notes[0]}" if notes else ""
-        return "context", f"cannot serve {cell.input_tokens:,} input tokens{why}", 0.0
+        return "context", f"cannot serve {cell.input_tokens:,} input tokens{why}", 0.0, nan
     speed = alive["output_tokens_per_s_per_user"]
     ttft = alive["ttft_s"]
+    fastest = float(speed.max()) if speed.notna().any() else nan
     slo = workload.slo
     ok = np.ones(len(alive), dtype=bool)
     parts = []
@@ -88,12 +91,12 @@ def _reason(cell, workload, model, accelerator, chips, rows, eligibility, pooled
             parts.append(f"best end-to-end {e2e.min():.2f} s > asked {slo.max_e2e_s:g} s")
         ok &= fits
     if not ok.any():
-        return "slo", "; ".join(parts) or "no operating point meets every SLO at once", 0.0
+        return "slo", "; ".join(parts) or "no operating point meets every SLO at once", 0.0, fastest
     best = float(alive["requests_per_s"].to_numpy()[ok].max())
     if pooled.get(accelerator, 0) < chips:
         have = pooled.get(accelerator, 0)
-        return "supply", f"no pool of {accelerator} holds a {chips}-chip replica (largest pool: {have} chips)", best
-    return "", "", best
+        return "supply", f"no pool of {accelerator} holds a {chips}-chip replica (largest pool: {have} chips)", best, fastest
+    return "", "", best, fastest
 
 
 def accelerator_verdicts(reasons: pd.DataFrame) -> pd.DataFrame:

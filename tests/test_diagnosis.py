@@ -62,6 +62,8 @@ def test_no_operating_point_meets_the_slo(tmp_path):
     why = findings[0]["why"]
     assert "best per-user speed 200 tok/s < asked 500" in why["distilled on a x1"]
     assert "best per-user speed 120 tok/s < asked 500" in why["frontier on b x2"]
+    assert findings[0]["fastest_available_tokens_per_s"] == 200
+    assert "fastest per-user speed any deployment reaches is 200 tok/s (distilled on a x1)" in findings[0]["message"]
 
 
 def test_supply_caps_too_small_say_how_many_chips(tmp_path):
