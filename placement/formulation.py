@@ -67,10 +67,12 @@ def add_share_variables(model: LinearModel, sets: IndexSets) -> None:
 def add_unserved_variables(model: LinearModel, sets: IndexSets, elastic: Elastic | None = None) -> None:
     """u_wb in [0, 1], fixed to 0 when the workload must be served; priced at the shedding penalty.
 
-    In the elastic model must-serve traffic may be shed too, at the elastic penalty.
+    In the elastic model must-serve traffic may be shed too, at the elastic penalty. A cell with no
+    demand has nothing to serve: it may be "shed" for free (a must-serve bucket nobody can serve is
+    then no obstacle while its rate is 0).
     """
     cells = sets.cells
-    must = cells["must_serve"].to_numpy()
+    must = cells["must_serve"].to_numpy() & (cells["requests_per_s"].to_numpy() > 0)
     cost = cells["requests_per_s"].to_numpy() * SECONDS_PER_HOUR * cells["unserved_cost_per_request"].to_numpy()
     upper = np.where(must, 0.0, 1.0)
     if elastic is not None:

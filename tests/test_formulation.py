@@ -188,6 +188,17 @@ def test_cp_sat_finds_the_same_plan_but_does_not_claim_proof(tmp_path, case):
     assert result.plan["objective"]["value"] == pytest.approx(expected, rel=1e-6)
 
 
+def test_zero_demand_bucket_needs_no_deployment(tmp_path):
+    spec, _ = CASES["bucket_only_one_deployment_serves"]
+    spec = {**spec, "workloads": [*spec["workloads"],
+                                  {"id": "idle", "requests_per_s": 0, "buckets": [(500000, 100, 1.0)]}]}
+    result = solve_scenario(write_scenario(tmp_path, spec))
+    assert result.plan["status"] == "optimal" and result.violations == []
+    assert result.plan["objective"]["value"] == pytest.approx(8.0)
+    # shares still sum to 1 for the idle bucket: all of its (zero) traffic is reported unserved
+    assert result.plan["unserved"] == [{"workload": "idle", "bucket": 0, "share": 1.0, "requests_per_s": 0.0}]
+
+
 def test_mixing_case_baselines(tmp_path):
     spec, expected = CASES["mixing_beats_every_single_type"]
     result = solve_scenario(write_scenario(tmp_path, {**spec, "baselines": True}))

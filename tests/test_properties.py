@@ -25,7 +25,7 @@ from placement.solve import prepare, settings_from
 import solvers
 from tests.helpers import brute_force, write_scenario
 
-EXAMPLES = 25
+EXAMPLES = 40
 LENGTHS = [(1000, 100), (8000, 500), (64000, 1000)]
 PROPERTY_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
                              suppress_health_check=[HealthCheck.too_slow])
@@ -42,7 +42,7 @@ def scenarios(draw):
         lengths = draw(st.lists(st.sampled_from(LENGTHS), min_size=n_buckets, max_size=n_buckets, unique=True))
         first = draw(st.sampled_from([0.25, 0.5, 0.75])) if n_buckets == 2 else 1.0
         shares = [first, 1 - first][:n_buckets]
-        workload = {"id": f"w{w}", "requests_per_s": draw(st.sampled_from([0.5, 2.0, 5.0, 9.0])),
+        workload = {"id": f"w{w}", "requests_per_s": draw(st.sampled_from([0.0, 0.5, 2.0, 5.0, 9.0])),
                     "buckets": [(i, o, s) for (i, o), s in zip(lengths, shares)]}
         if draw(st.booleans()):
             workload["quality"] = {"metric": "q", "min_mean": draw(st.sampled_from([55, 60, 70]))}
