@@ -514,15 +514,17 @@ def check_profile_frame(
     unknown = [c for c in frame.columns if c not in PROFILE_COLUMNS]
     for column in unknown:
         problems.append(Problem(label, where(None, column), f"unknown column; known columns are {PROFILE_COLUMNS}"))
+    frame = frame.drop(columns=unknown)  # the known columns are still checked, row by row
+    structural: list[Problem] = []
     for column in ("model", "accelerator", "chips_per_replica", "input_tokens", "output_tokens"):
         if column not in frame.columns:
-            problems.append(Problem(label, where(None, column), "required column is missing"))
+            structural.append(Problem(label, where(None, column), "required column is missing"))
     if "requests_per_s" not in frame.columns and "output_tokens_per_s" not in frame.columns:
-        problems.append(
+        structural.append(
             Problem(label, where(None, "requests_per_s"), "give requests_per_s or output_tokens_per_s (replica total)")
         )
-    if problems:
-        return None, problems
+    if structural:
+        return None, problems + structural
     out = empty_profile_frame().iloc[0:0].reindex(range(len(frame)))
     for column in ("model", "accelerator", "source", "note"):
         if column in frame.columns:
@@ -542,35 +544,41 @@ def check_profile_frame(
         values = pd.to_numeric(raw.where(~blank, None), errors="coerce")
         not_number = values.isna() & ~blank
         for row in _rows(not_number):
-            problems.append(Problem(label, where(row, column), f"{raw.iloc[row]!r} is not a number"))
+            problems.append(Problem(label, where(row, column), f"{_shown(raw.iloc[row])} is not a number"))
         if column in ("chips_per_replica", "input_tokens", "output_tokens"):
             for row in _rows(blank):
                 problems.append(Problem(label, where(row, column), "empty; this column is required in every row"))
         finite = values.notna()
         for row in _rows(finite & ~values.map(lambda v: math.isfinite(v) if v == v else True)):
-            problems.append(Problem(label, where(row, column), f"{raw.iloc[row]!r} is not finite"))
+            problems.append(Problem(label, where(row, column), f"{_shown(raw.iloc[row])} is not finite"))
         ok = finite & values.map(lambda v: math.isfinite(v) if v == v else False)
         minimum, strict = (0.0, rule.endswith(">0")) if not rule.endswith(">=1") else (1.0, False)
         below = ok & ((values <= minimum) if strict else (values < minimum))
         for row in _rows(below):
-            problems.append(Problem(label, where(row, column), f"{raw.iloc[row]!r} must be {rule.replace('int', '')}"))
+            problems.append(Problem(label, where(row, column), f"{_shown(raw.iloc[row])} must be {rule.replace('int', '')}"))
         if rule.startswith("int"):
             for row in _rows(ok & (values % 1 != 0)):
-                problems.append(Problem(label, where(row, column), f"{raw.iloc[row]!r} must be a whole number"))
+                problems.append(Problem(label, where(row, column), f"{_shown(raw.iloc[row])} must be a whole number"))
         out[column] = values.astype("float64")
-    if not problems:
-        neither = out["requests_per_s"].isna() & out["output_tokens_per_s"].isna()
-        for row in _rows(neither):
-            problems.append(
-                Problem(label, where(row, "requests_per_s"), "empty; give requests_per_s or output_tokens_per_s")
-            )
+    neither = out["requests_per_s"].isna() & out["output_tokens_per_s"].isna()
+    neither &= ~frame.get("requests_per_s", pd.Series(dtype=object)).reindex(out.index).map(
+        lambda v: isinstance(v, str) and v.strip() != "").to_numpy()  # a non-number was reported already
+    for row in _rows(neither):
+        problems.append(Problem(label, where(row, "requests_per_s"), "empty; give requests_per_s or output_tokens_per_s"))
     if problems:
-        return None, problems
+        return out.reset_index(drop=True), problems  # the ids are still cross-checked in the same pass
     derived = out["output_tokens_per_s"] / out["output_tokens"]
     out["requests_per_s"] = out["requests_per_s"].fillna(derived)
     for column in ("chips_per_replica", "input_tokens", "output_tokens"):
         out[column] = out[column].astype("int64")
     return out.reset_index(drop=True), []
+
+
+def _shown(value: Any) -> str:
+    """A cell as the user wrote it: text quoted, numbers plain (no numpy reprs)."""
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _rows(mask: pd.Series) -> list[int]:

@@ -170,3 +170,16 @@ def test_json_scenarios_load_like_yaml(tmp_path):
     json_path = write_scenario(tmp_path / "j", SPEC, name="scenario.json")
     assert load_scenario(yaml_path).sha256 == load_scenario(json_path).sha256
     json.loads(json_path.read_text())
+
+
+def test_inline_profile_rows_report_every_problem(tmp_path):
+    path = _scenario(tmp_path)
+    text = path.read_text().replace("profiles: profiles.csv", """profiles:
+- {model: m, accelerator: a, chips_per_replica: 1, input_tokens: 10, output_tokens: 10, requests_per_s: 2}
+- {model: m, accelerator: a, chips_per_replica: 1, input_tokens: 10, output_tokens: 20, requests_per_s: -2}
+- {model: zz, accelerator: a, chips_per_replica: 1, input_tokens: 10, output_tokens: 30, requests_per_s: 2, ttft: 3}""")
+    path.write_text(text)
+    message = _message(path)
+    assert "profiles.ttft: unknown column" in message
+    assert "profiles[1].requests_per_s: -2 must be >=0" in message
+    assert "profiles[2].model: unknown model 'zz'" in message
