@@ -104,7 +104,8 @@ def solve_sets(sets: IndexSets, settings: SolverSettings, started: float | None 
     model = build_model(sets)
     arrays = model.arrays()
     build_s = time.perf_counter() - started
-    result, lp_bound = solve_with_incumbent(arrays, settings)
+    share = model.variables["share"]
+    result, lp_bound = solve_with_incumbent(arrays, settings, share.columns, sets.arcs["deployment"].to_numpy())
     solution = None
     if result.has_solution:
         x = least_load_routing(model, sets, arrays, result.x, settings)
@@ -112,13 +113,16 @@ def solve_sets(sets: IndexSets, settings: SolverSettings, started: float | None 
     return Outcome(result.status, sets, result, solution, lp_bound, build_s, model_stats=model.stats())
 
 
-def solve_with_incumbent(arrays, settings: SolverSettings) -> tuple[SolverResult, float | None]:
-    """LP relaxation, then an LP-routing incumbent, then the MIP within what is left of the time limit.
+def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarray | None = None,
+                         arc_groups: np.ndarray | None = None) -> tuple[SolverResult, float | None]:
+    """LP relaxation, then a heuristic plan, then the MIP within what is left of the time limit.
 
-    The relaxation gives the bound the contract reports and proves infeasibility early. Fixing the
-    routing at the relaxation's shares leaves a small integer program (replicas, blocks) whose
-    solution is a feasible plan; when the MIP stops with nothing better (time limit), that plan is
-    returned as `feasible` with the best bound known, instead of no plan at all.
+    The relaxation gives the bound the contract reports and proves infeasibility early. The heuristic
+    plan is the MIP restricted to the deployments the relaxation uses (`arc_groups` names each arc
+    column's deployment), or failing that the relaxation's routing with only replicas and blocks left
+    to solve. When that plan is within the requested gap of the LP bound it is proven optimal and the
+    full MIP is skipped; otherwise the MIP runs, and if it stops with nothing better (time limit) the
+    heuristic plan is returned as `feasible` with the best bound known, instead of no plan at all.
     """
     started = time.perf_counter()
     relaxed = solvers.solve(arrays.relaxed(), replace(settings, relax_integrality=True))
@@ -126,15 +130,14 @@ def solve_with_incumbent(arrays, settings: SolverSettings) -> tuple[SolverResult
         return relaxed, None
     lp_bound = relaxed.objective if relaxed.status == Status.OPTIMAL else None
     incumbent = None
-    integer = arrays.integer
-    if lp_bound is not None and integer.any() and (~integer).any():
-        fixed = arrays.fix(~integer, relaxed.x[~integer])
-        remaining = settings.time_limit_s - (time.perf_counter() - started)
-        rounded = solvers.solve(fixed, replace(settings, time_limit_s=max(remaining / 4, 0.1)))
-        if rounded.has_solution:
-            x = relaxed.x.copy()
-            x[integer] = rounded.x
-            incumbent = (x, float(arrays.cost @ x + arrays.objective_offset))
+    if lp_bound is not None and arrays.integer.any() and (~arrays.integer).any():
+        budget = max((settings.time_limit_s - (time.perf_counter() - started)) / 3, 0.1)
+        incumbent = (_restricted_to_used(arrays, relaxed.x, arc_columns, arc_groups, settings, budget)
+                     or _routing_fixed(arrays, relaxed.x, settings, budget))
+        if incumbent is not None and relative_gap(incumbent[1], lp_bound) <= settings.mip_gap:
+            return SolverResult(Status.OPTIMAL, incumbent[0], incumbent[1], lp_bound,
+                                time.perf_counter() - started, relaxed.backend, settings.engine, relaxed.version,
+                                "proven by the LP bound: the restricted MIP's plan is within the gap"), lp_bound
     remaining = settings.time_limit_s - (time.perf_counter() - started)
     result = solvers.solve(arrays, replace(settings, time_limit_s=max(remaining, 0.1)))
     result.solve_s = time.perf_counter() - started
@@ -144,9 +147,35 @@ def solve_with_incumbent(arrays, settings: SolverSettings) -> tuple[SolverResult
         return result, lp_bound
     bounds = [b for b in (result.bound, lp_bound) if b is not None]
     bound = max(bounds) if bounds else None
-    message = f"{result.message}; plan from the LP-routing incumbent (the MIP found nothing better in time)"
+    message = f"{result.message}; plan from the heuristic (the MIP found nothing better in time)"
     return SolverResult(Status.FEASIBLE, incumbent[0], incumbent[1], bound, result.solve_s, result.backend,
                         result.engine, result.version, message.strip("; ")), lp_bound
+
+
+def _restricted_to_used(arrays, x_lp, arc_columns, arc_groups, settings, time_limit):
+    """The MIP with only the arcs of deployments the relaxation uses (a few percent of all arcs)."""
+    if arc_columns is None or not len(arc_columns):
+        return None
+    used = np.unique(arc_groups[x_lp[arc_columns] > SHARE_EPS])
+    dropped = np.zeros(arrays.num_variables, dtype=bool)
+    dropped[arc_columns[~np.isin(arc_groups, used)]] = True
+    result = solvers.solve(arrays.fix(dropped, np.zeros(int(dropped.sum()))), replace(settings, time_limit_s=time_limit))
+    if not result.has_solution:
+        return None
+    x = np.zeros(arrays.num_variables)
+    x[~dropped] = result.x
+    return x, float(arrays.cost @ x + arrays.objective_offset)
+
+
+def _routing_fixed(arrays, x_lp, settings, time_limit):
+    """The relaxation's routing kept, replicas and blocks solved: always feasible unless caps bind."""
+    integer = arrays.integer
+    result = solvers.solve(arrays.fix(~integer, x_lp[~integer]), replace(settings, time_limit_s=time_limit))
+    if not result.has_solution:
+        return None
+    x = x_lp.copy()
+    x[integer] = result.x
+    return x, float(arrays.cost @ x + arrays.objective_offset)
 
 
 def least_load_routing(model, sets: IndexSets, arrays, x: np.ndarray, settings: SolverSettings) -> np.ndarray:

@@ -8,15 +8,16 @@ from pathlib import Path
 from placement.api import exit_code_of, solve_scenario
 from placement.errors import ExitCode
 from tests.helpers import write_scenario
-from tests.test_cli import SMALL, run
+from tests.test_cli import run
+from tests.test_formulation import CASES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from bench_scale import LADDER, synthetic  # noqa: E402
 
 
 def test_hard_instance_under_a_short_limit_returns_a_checked_plan_with_its_gap():
-    loaded = synthetic(*LADDER[4])  # 56k arcs; HiGHS needs ~50 s to prove optimality here
-    result = solve_scenario(loaded, baselines=False, explain=False, time_limit_s=6)
+    loaded = synthetic(*LADDER[4])  # 56k arcs; HiGHS needs ~50 s to prove optimality at gap 1e-4
+    result = solve_scenario(loaded, baselines=False, explain=False, time_limit_s=6, mip_gap=1e-7)
     assert result.violations == []
     assert result.plan["status"] == "feasible"
     assert result.exit_code == ExitCode.FEASIBLE
@@ -26,7 +27,8 @@ def test_hard_instance_under_a_short_limit_returns_a_checked_plan_with_its_gap()
 
 
 def test_cp_sat_plans_exit_1(tmp_path):
-    scenario = write_scenario(tmp_path / "in", SMALL)
+    spec, _ = CASES["reserved_block_rounding_prefers_on_demand"]  # LP bound 3.0 < 7.5: nothing proves it
+    scenario = write_scenario(tmp_path / "in", spec)
     done = run("solve", str(scenario), "--engine", "cp-sat", "--out", str(tmp_path / "plan"))
     assert done.returncode == 1, done.stderr
     assert "feasible" in done.stderr
