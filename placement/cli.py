@@ -121,27 +121,27 @@ def cmd_solve(args) -> ExitCode:
     if args.json:
         sys.stdout.write(plan_json(result.plan))
         sys.stdout.flush()
-    return _report_outcome(result.plan, out_dir)
+    _report_outcome(result.plan, out_dir)
+    return result.exit_code
 
 
-def _report_outcome(doc, out_dir: Path) -> ExitCode:
+def _report_outcome(doc, out_dir: Path) -> None:
+    """One line to stderr per outcome (plus the diagnosis); the exit code comes from api.exit_code_of."""
     status = doc["status"]
     if status in ("optimal", "feasible"):
         cost = doc["cost"]
         gap = doc["objective"]["gap"]
         _log(f"{status}: {cost['per_hour']:,.2f} {doc['scenario']['currency']}/h "
              f"({cost['period']:,.0f} for the period), gap {gap if gap is not None else 'unknown'}; plan in {out_dir}/")
-        return ExitCode.OPTIMAL if status == "optimal" else ExitCode.FEASIBLE
-    if status == "infeasible":
+    elif status == "infeasible":
         _log(f"infeasible: no plan meets every hard constraint; diagnosis in {out_dir}/plan.json")
         for finding in doc["diagnosis"]:
             print(f"diagnosis: {finding['message']}", file=sys.stderr)
             for accelerator, reason in (finding.get("why") or {}).items():
                 print(f"  {accelerator}: {reason}", file=sys.stderr)
-        return ExitCode.INFEASIBLE
-    _log(f"no plan: the solver stopped without a solution ({doc['solver'].get('message')}); "
-         "raise --time-limit or loosen --gap")
-    return ExitCode.SOLVER_FAILURE
+    else:
+        _log(f"no plan: the solver stopped without a solution ({doc['solver'].get('message')}); "
+             "raise --time-limit or loosen --gap")
 
 
 def cmd_validate(args) -> ExitCode:

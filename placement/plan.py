@@ -18,7 +18,8 @@ from typing import Any
 import pandas as pd
 
 from placement.scenario import LoadedScenario
-from placement.solve import Outcome, relative_gap
+from placement.solve import Outcome
+from solvers.base import relative_gap
 from solvers import SolverSettings, Status
 
 ROUTING_COLUMNS = ["workload", "bucket", "input_tokens", "output_tokens", "model", "accelerator",

@@ -21,6 +21,7 @@ from placement.indexsets import IndexSets, build_index_sets
 from placement.profiles import demand_cells, lookup, profile_table
 from placement.scenario import LoadedScenario, Scenario
 from solvers import SolverResult, SolverSettings, Status
+from solvers.base import relative_gap
 
 SHARE_EPS = 1e-9       # shares below this are numerical noise, reported as 0
 REPLICA_EPS = 1e-6     # load within this of an integer needs no extra replica
@@ -312,9 +313,3 @@ def single_accelerator_baselines(scenario, cells, candidates, settings: SolverSe
                 Baseline(name, accelerator, True, outcome.status.value, outcome.solution.objective)
             )
     return baselines
-
-
-def relative_gap(value: float, bound: float | None) -> float | None:
-    if bound is None or not math.isfinite(bound):
-        return None
-    return max(0.0, value - bound) / max(abs(value), 1e-9)

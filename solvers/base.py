@@ -45,7 +45,11 @@ class SolverResult:
 
     @property
     def gap(self) -> float | None:
-        """Relative gap |objective - bound| / max(|objective|, 1e-9); 0 when both are 0."""
-        if self.objective is None or self.bound is None or not math.isfinite(self.bound):
-            return None
-        return abs(self.objective - self.bound) / max(abs(self.objective), 1e-9)
+        return None if self.objective is None else relative_gap(self.objective, self.bound)
+
+
+def relative_gap(value: float, bound: float | None) -> float | None:
+    """(value - bound) / max(|value|, 1e-9), never negative; None without a finite bound."""
+    if bound is None or not math.isfinite(bound):
+        return None
+    return max(0.0, value - bound) / max(abs(value), 1e-9)
