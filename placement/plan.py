@@ -82,7 +82,8 @@ def plan_document(loaded: LoadedScenario, outcome: Outcome, settings: SolverSett
         }
         doc["replicas"] = _records(solution.replicas, REPLICA_COLUMNS)
         doc["routing"] = _records(solution.routing, ROUTING_COLUMNS + ["quality"])
-        doc["unserved"] = _records(solution.unserved[solution.unserved["share"] > 0], ["workload", "bucket", "share", "requests_per_s"])
+        # one row per bucket, zeros included: routing shares + unserved share = 1 for every bucket
+        doc["unserved"] = _records(solution.unserved, ["workload", "bucket", "share", "requests_per_s"])
         doc["pools"] = _records(pools, POOL_COLUMNS + ["blocks", "block_chips"])
         doc["baselines"] = _baselines(outcome, value)
     else:

@@ -106,10 +106,11 @@ def summary_markdown(plan: dict[str, Any]) -> str:
               f"{r['accelerator']} x{r['chips_per_replica']}", f"{r['share']:.1%}", f"{r['requests_per_s']:.3g}",
               f"{r['replica_requests_per_s']:.3g}", _opt(r.get("output_tokens_per_s_per_user"), "{:,.0f}"),
               _opt(r.get("ttft_s"), "{:.2f}")] for r in plan["routing"]]), ""]
-        if plan.get("unserved"):
+        shed = [u for u in plan.get("unserved", []) if u["share"] > 0]
+        if shed:
             lines += ["## Shed", "", _table(["workload", "bucket", "share", "req/s"],
                                             [[u["workload"], u["bucket"], f"{u['share']:.1%}", f"{u['requests_per_s']:.3g}"]
-                                             for u in plan["unserved"]]), ""]
+                                             for u in shed]), ""]
         if plan.get("explanations"):
             lines += ["## Why this split", ""] + [f"- {s}" for s in plan["explanations"]] + [""]
         if plan.get("baselines"):

@@ -53,6 +53,11 @@ def test_solve_writes_plan_folder_and_json_matches(tmp_path):
                                           "accelerator", "chips_per_replica", "share", "requests_per_s",
                                           "replica_requests_per_s"}
     assert set(written["solver"]) >= {"backend", "engine", "version", "build_s", "solve_s"}
+    # every bucket's routing shares plus its unserved share sum to 1
+    for u in written["unserved"]:
+        served = sum(r["share"] for r in written["routing"] if (r["workload"], r["bucket"]) == (u["workload"], u["bucket"]))
+        assert served + u["share"] == pytest.approx(1.0)
+    assert len(written["unserved"]) == 2
 
 
 def test_default_out_dir_is_outputs_scenario_name(tmp_path):
