@@ -50,15 +50,19 @@ def bucket_lengths(scenario: Scenario) -> pd.DataFrame:
 
 
 def profile_table(loaded: LoadedScenario) -> pd.DataFrame:
-    """Measured rows (source=measured) plus estimated rows for pairs with no measured row.
+    """Measured rows (source=measured) plus estimated rows, measured rows winning.
 
-    Measured rows override estimated rows of the same (model, accelerator, chips_per_replica);
-    whole pairs that have measured rows are not estimated at all, so a measured table is never
-    mixed with guesses for the same pair.
+    Measured rows override estimated rows of the same (model, accelerator, chips_per_replica): a
+    deployment with any measured row keeps only its measured rows; the estimator still speaks for
+    the chip counts nobody measured.
     """
     measured = loaded.profiles.copy()
     measured["source"] = measured["source"].where(measured["source"].fillna("") != "", "measured")
-    estimated, skipped = estimated_rows(loaded.scenario, measured)
+    estimated, skipped = estimated_rows(loaded.scenario)
+    if len(estimated) and len(measured):
+        keys = measured[DEPLOYMENT_KEY].drop_duplicates()
+        marked = estimated.merge(keys, on=DEPLOYMENT_KEY, how="left", indicator=True)
+        estimated = estimated[(marked["_merge"] == "left_only").to_numpy()]
     table = pd.concat([measured, estimated], ignore_index=True) if len(estimated) else measured
     table = table.astype({"chips_per_replica": "int64", "input_tokens": "int64", "output_tokens": "int64"})
     table = table.sort_values(
@@ -68,23 +72,23 @@ def profile_table(loaded: LoadedScenario) -> pd.DataFrame:
     return table
 
 
-def estimated_rows(scenario: Scenario, measured: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Rows from the estimator for (model, accelerator) pairs that have a pool and no measured row.
+def estimated_rows(scenario: Scenario) -> tuple[pd.DataFrame, list[str]]:
+    """Rows from the estimator for every (model, accelerator) pair that has a pool.
 
     A pair whose specs the estimator lacks is skipped, not an error: the scenario may simply not
-    offer that pair. The skipped pairs and what is missing are returned for validate and the plan.
+    offer that pair, or measure it. The skipped pairs and what is missing are returned for validate
+    and the plan.
     """
     try:
         from placement.estimator import estimate_profile
     except ImportError:  # the estimator is optional for scenarios that measure everything
         return empty_profile_frame(), []
-    measured_pairs = set(zip(measured["model"], measured["accelerator"]))
     pooled = {pool.accelerator for pool in scenario.pools if pool.max_chips > 0}
     lengths = bucket_lengths(scenario)
     frames, skipped = [], []
     for model in scenario.models:
         for accelerator in scenario.accelerators:
-            if accelerator.id not in pooled or (model.id, accelerator.id) in measured_pairs:
+            if accelerator.id not in pooled:
                 continue
             try:
                 frames.append(estimate_profile(model, accelerator, lengths))

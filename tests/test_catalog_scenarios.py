@@ -59,14 +59,15 @@ def test_estimated_rows_serve_a_scenario_without_profiles(tmp_path):
     assert all(r["output_tokens_per_s_per_user"] >= 50 for r in result.plan["routing"])
 
 
-def test_measured_rows_override_estimated_for_their_pair(tmp_path):
+def test_measured_rows_override_estimated_for_their_deployment(tmp_path):
     (tmp_path / "profiles.csv").write_text(
         "model,accelerator,chips_per_replica,input_tokens,output_tokens,requests_per_s,output_tokens_per_s_per_user\n"
         "llama-3.1-8b,h200,1,2000,500,1000,60\n")
     loaded = load_scenario(_write(tmp_path, {**DOC, "profiles": "profiles.csv"}))
     table = profile_table(loaded)
     h200 = table[table["accelerator"] == "h200"]
-    assert list(h200["source"]) == ["measured"]
+    assert list(h200[h200["chips_per_replica"] == 1]["source"]) == ["measured"]  # the measured deployment
+    assert set(h200[h200["chips_per_replica"] > 1]["source"]) == {"estimated"}   # chip counts nobody measured
     assert set(table[table["accelerator"] == "b200-derated"]["source"]) == {"estimated"}
     result = solve_scenario(loaded)
     assert {r["accelerator"] for r in result.plan["routing"]} == {"h200"}  # 1000 req/s per chip wins
