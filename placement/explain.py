@@ -8,95 +8,106 @@ meeting the SLO (best speed vs asked), or no pool to run on.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
-from placement.profiles import DEPLOYMENT_KEY, model_eligibility
+from placement.profiles import DEPLOYMENT_KEY, meets_slo, model_eligibility, rows_at_nearest_point
 from placement.scenario import Scenario
-
-MAX_PAIRS = 200_000  # beyond this, explanations are skipped (they are for people, not for giant sweeps)
 
 
 def candidate_reasons(scenario: Scenario, table: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
-    """One row per (cell, deployment in the table): `reason` is '' when the deployment can serve."""
-    deployments = table[DEPLOYMENT_KEY].drop_duplicates().sort_values(DEPLOYMENT_KEY).reset_index(drop=True)
+    """One row per (cell, deployment in the table): `kind` and `reason` are '' when it can serve.
+
+    Vectorized over all pairs (a fleet-sized scenario has hundreds of thousands); the first reason
+    that applies wins, in this order: quality_floor (whitelist, per-request floor), context (the
+    model's limit, no covering operating point, or only zero rows there), slo (which part, best value
+    vs asked), supply (no pool holds one replica). `cell` is the index label of `cells`.
+    """
     columns = ["cell", "workload", "bucket", *DEPLOYMENT_KEY, "kind", "reason", "replica_requests_per_s",
                "best_speed"]
-    if len(deployments) * len(cells) > MAX_PAIRS or deployments.empty:
+    deployments = table[DEPLOYMENT_KEY].drop_duplicates().sort_values(DEPLOYMENT_KEY, kind="mergesort")
+    if deployments.empty or cells.empty:
         return pd.DataFrame(columns=columns)
-    eligibility = model_eligibility(scenario).set_index(["workload", "model"])["reason"]
-    pooled: dict[str, int] = {}  # largest pool per accelerator
+    deployments = deployments.reset_index(drop=True).reset_index(names="deployment")
+    pairs = cells.reset_index(drop=True).assign(cell=np.arange(len(cells))).merge(deployments, how="cross")
+    pairs = pairs.merge(model_eligibility(scenario)[["workload", "model", "reason"]], on=["workload", "model"],
+                        how="left").rename(columns={"reason": "ineligible"})
+    at_point = _point_facts(rows_at_nearest_point(cells, table))
+    pairs = pairs.merge(at_point, on=["cell", "deployment"], how="left")
+    serving = table[table["requests_per_s"] > 0]
+    longest = serving.groupby(DEPLOYMENT_KEY)["input_tokens"].max().rename("longest_served")
+    pairs = pairs.merge(longest, left_on=DEPLOYMENT_KEY, right_index=True, how="left")
+    largest_pool: dict[str, int] = {}
     for pool in scenario.pools:
-        pooled[pool.accelerator] = max(pooled.get(pool.accelerator, 0), pool.max_chips)
-    context = {m.id: m.max_context_tokens for m in scenario.models}
-    workloads = {w.id: w for w in scenario.workloads}
-    groups = {key: frame for key, frame in table.groupby(DEPLOYMENT_KEY, sort=True)}
-    records = []
-    for cell in cells.itertuples():
-        workload = workloads[cell.workload]
-        for model, accelerator, chips in deployments.itertuples(index=False, name=None):
-            rows = groups[(model, accelerator, chips)]
-            facts = _reason(cell, workload, model, accelerator, chips, rows, eligibility, pooled, context)
-            records.append((cell.Index, cell.workload, cell.bucket, model, accelerator, chips, *facts))
-    return pd.DataFrame.from_records(records, columns=columns)
+        largest_pool[pool.accelerator] = max(largest_pool.get(pool.accelerator, 0), pool.max_chips)
+    limit = pairs["model"].map({m.id: m.max_context_tokens or np.inf for m in scenario.models}).astype(float)
+    pairs["kinds"], pairs["reason"] = _first_reason(pairs, limit, largest_pool)
+    pairs["cell"] = cells.index.to_numpy()[pairs["cell"].to_numpy()]
+    pairs["replica_requests_per_s"] = pairs["best_ok"].fillna(0.0)
+    return pairs.rename(columns={"kinds": "kind"})[columns]
 
 
-def _reason(cell, workload, model, accelerator, chips, rows, eligibility, pooled, context):
-    """(kind, reason, best R, best per-user speed at the bucket's lengths): kind is '' when the
-    deployment can serve, else quality_floor, context, slo or supply."""
-    nan = float("nan")
-    ineligible = eligibility.get((workload.id, model), "")
-    if ineligible:
-        return "quality_floor", f"model {model}: {ineligible}", 0.0, nan
-    length = cell.input_tokens + cell.output_tokens
-    limit = context.get(model)
-    if limit is not None and length > limit:
-        return "context", f"context {length:,} tokens > {model} max_context_tokens {limit:,}", 0.0, nan
-    covering = rows[(rows["input_tokens"] >= cell.input_tokens) & (rows["output_tokens"] >= cell.output_tokens)]
-    if covering.empty:
-        serving = rows[rows["requests_per_s"] > 0]
-        longest = int(serving["input_tokens"].max()) if len(serving) else 0
-        return "context", (f"no operating point covers {cell.input_tokens:,} input tokens "
-                           f"(longest served: {longest:,})"), 0.0, nan
-    point = covering.sort_values(["input_tokens", "output_tokens"], kind="mergesort").iloc[0]
-    at_point = covering[(covering["input_tokens"] == point["input_tokens"]) &
-                        (covering["output_tokens"] == point["output_tokens"])]
-    alive = at_point[at_point["requests_per_s"] > 0]
-    if alive.empty:
-        notes = [n for n in at_point.get("note", pd.Series(dtype=object)).dropna().unique() if n]
-        why = f": {notes[0]}" if notes else ""
-        return "context", f"cannot serve {cell.input_tokens:,} input tokens{why}", 0.0, nan
-    speed = alive["output_tokens_per_s_per_user"]
-    ttft = alive["ttft_s"]
-    fastest = float(speed.max()) if speed.notna().any() else nan
-    slo = workload.slo
-    ok = np.ones(len(alive), dtype=bool)
-    parts = []
-    if slo.min_output_tokens_per_s is not None:
-        fast = (speed.isna() | (speed >= slo.min_output_tokens_per_s)).to_numpy()
-        if not fast.any():
-            parts.append(f"best per-user speed {speed.max():,.0f} tok/s < asked {slo.min_output_tokens_per_s:,.0f}")
-        ok &= fast
-    if slo.max_ttft_s is not None:
-        quick = (ttft.isna() | (ttft <= slo.max_ttft_s)).to_numpy()
-        if not quick.any():
-            parts.append(f"best TTFT {ttft.min():.2f} s > asked {slo.max_ttft_s:g} s")
-        ok &= quick
-    if slo.max_e2e_s is not None:
-        e2e = (ttft.fillna(0.0) + (cell.output_tokens / speed).fillna(0.0)).to_numpy()
-        fits = e2e <= slo.max_e2e_s
-        if not fits.any():
-            parts.append(f"best end-to-end {e2e.min():.2f} s > asked {slo.max_e2e_s:g} s")
-        ok &= fits
-    if not ok.any():
-        return "slo", "; ".join(parts) or "no operating point meets every SLO at once", 0.0, fastest
-    best = float(alive["requests_per_s"].to_numpy()[ok].max())
-    if pooled.get(accelerator, 0) < chips:
-        have = pooled.get(accelerator, 0)
-        return "supply", f"no pool of {accelerator} holds a {chips}-chip replica (largest pool: {have} chips)", best, fastest
-    return "", "", best, fastest
+def _point_facts(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per (cell, deployment) at the nearest covering point: what the rows there can and cannot do."""
+    alive = rows["replica_requests_per_s"] > 0
+    speed, ttft = rows["output_tokens_per_s_per_user"], rows["ttft_s"]
+    e2e = ttft.fillna(0.0) + (rows["output_tokens"] / speed).fillna(0.0)
+    ask_speed, ask_ttft, ask_e2e = rows["min_output_tokens_per_s"], rows["max_ttft_s"], rows["max_e2e_s"]
+    facts = pd.DataFrame({
+        "cell": rows["cell"], "deployment": rows["deployment"],
+        "any_alive": alive,
+        "speed_ok": alive & (speed.isna() | ask_speed.isna() | (speed >= ask_speed)),
+        "ttft_ok": alive & (ttft.isna() | ask_ttft.isna() | (ttft <= ask_ttft)),
+        "e2e_ok": alive & (ask_e2e.isna() | (e2e <= ask_e2e)),
+        "best_speed": speed.where(alive),
+        "best_ttft": ttft.where(alive),
+        "best_e2e": e2e.where(alive),
+        "best_ok": rows["replica_requests_per_s"].where(alive & meets_slo(rows)),
+        "zero_note": rows.get("note", pd.Series(None, index=rows.index, dtype=object)).where(~alive),
+    })
+    return facts.groupby(["cell", "deployment"], sort=False).agg(
+        any_alive=("any_alive", "any"), speed_ok=("speed_ok", "any"), ttft_ok=("ttft_ok", "any"),
+        e2e_ok=("e2e_ok", "any"), best_speed=("best_speed", "max"), best_ttft=("best_ttft", "min"),
+        best_e2e=("best_e2e", "min"), best_ok=("best_ok", "max"), zero_note=("zero_note", "first"),
+        covered=("any_alive", "size"),
+    ).reset_index()
+
+
+def _first_reason(pairs: pd.DataFrame, limit: pd.Series, largest_pool: dict[str, int]) -> tuple[list[str], list[str]]:
+    kinds, reasons = [], []
+    for p, lim in zip(pairs.itertuples(index=False), limit.to_numpy()):
+        kind, reason = _reason(p, lim, largest_pool)
+        kinds.append(kind)
+        reasons.append(reason)
+    return kinds, reasons
+
+
+def _reason(p, limit: float, largest_pool: dict[str, int]) -> tuple[str, str]:
+    """The first reason one pair cannot serve (plain Python over pre-aggregated facts: cheap)."""
+    if isinstance(p.ineligible, str) and p.ineligible:
+        return "quality_floor", f"model {p.model}: {p.ineligible}"
+    length = p.input_tokens + p.output_tokens
+    if length > limit:
+        return "context", f"context {length:,} tokens > {p.model} max_context_tokens {limit:,.0f}"
+    if not (p.covered == p.covered and p.covered > 0):
+        longest = 0 if p.longest_served != p.longest_served else int(p.longest_served)
+        return "context", f"no operating point covers {p.input_tokens:,} input tokens (longest served: {longest:,})"
+    if not p.any_alive:
+        why = f": {p.zero_note}" if isinstance(p.zero_note, str) and p.zero_note else ""
+        return "context", f"cannot serve {p.input_tokens:,} input tokens{why}"
+    if not p.best_ok == p.best_ok:  # no row meets every SLO part at once
+        parts = []
+        if not p.speed_ok:
+            parts.append(f"best per-user speed {p.best_speed:,.0f} tok/s < asked {p.min_output_tokens_per_s:,.0f}")
+        if not p.ttft_ok:
+            parts.append(f"best TTFT {p.best_ttft:.2f} s > asked {p.max_ttft_s:g} s")
+        if not p.e2e_ok:
+            parts.append(f"best end-to-end {p.best_e2e:.2f} s > asked {p.max_e2e_s:g} s")
+        return "slo", "; ".join(parts) or "no operating point meets every SLO at once"
+    have = largest_pool.get(p.accelerator, 0)
+    if have < p.chips_per_replica:
+        return "supply", f"no pool of {p.accelerator} holds a {p.chips_per_replica}-chip replica (largest pool: {have} chips)"
+    return "", ""
 
 
 def accelerator_verdicts(reasons: pd.DataFrame) -> pd.DataFrame:
@@ -108,10 +119,3 @@ def accelerator_verdicts(reasons: pd.DataFrame) -> pd.DataFrame:
                               ascending=[True, True, False, True, True], kind="mergesort")
     first = frame.drop_duplicates(["cell", "accelerator"])
     return first[["cell", "workload", "bucket", "accelerator", "can_serve", "reason"]].reset_index(drop=True)
-
-
-def cost_per_million_requests(price_per_chip_hour: float, chips: int, requests_per_s: float) -> float:
-    """Marginal cost of a request served on a paid pool at full utilization, per million requests."""
-    if requests_per_s <= 0:
-        return math.inf
-    return price_per_chip_hour * chips / (requests_per_s * 3600) * 1e6

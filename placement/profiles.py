@@ -104,11 +104,27 @@ def lookup(cells: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
 
     Returns one row per pair with R > 0: cell, workload, bucket, the deployment key, R
     (`replica_requests_per_s`), and the chosen row's lengths, per-user speed, TTFT and source.
-    The nearest covering point is the lexicographic minimum (input_tokens, output_tokens) over
-    rows with input_tokens >= bucket input and output_tokens >= bucket output.
+    """
+    candidates = rows_at_nearest_point(cells, table)
+    candidates = candidates[meets_slo(candidates) & (candidates["replica_requests_per_s"] > 0)]
+    if candidates.empty:
+        return _empty_arcs()
+    best = candidates.sort_values(
+        ["cell", "deployment", "replica_requests_per_s"], ascending=[True, True, False], kind="mergesort"
+    ).drop_duplicates(["cell", "deployment"])
+    return best[list(ARC_COLUMNS)].sort_values(["cell", *DEPLOYMENT_KEY], kind="mergesort").reset_index(drop=True)
+
+
+def rows_at_nearest_point(cells: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """Every profile row at the nearest covering point of every (cell, deployment), before the SLO.
+
+    The nearest covering point is the lexicographic minimum (input_tokens, output_tokens) over rows
+    with input_tokens >= bucket input and output_tokens >= bucket output. `cell` is the position in
+    `cells`; the cell's columns (lengths, rate, SLO) come along; `deployment` numbers the table's
+    deployment keys in sorted order. A pair with no covering point has no rows.
     """
     if table.empty or cells.empty:
-        return _empty_arcs()
+        return pd.DataFrame(columns=[*cells.columns, "cell", "deployment", *ARC_COLUMNS])
     table = table.reset_index(drop=True)
     deployment = table.groupby(DEPLOYMENT_KEY, sort=True).ngroup().rename("deployment")
     table = table.assign(deployment=deployment.to_numpy())
@@ -128,21 +144,13 @@ def lookup(cells: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     cell_frame = cells.reset_index(drop=True).assign(cell=np.arange(len(cells))).merge(
         lengths, on=["input_tokens", "output_tokens"]
     )
-    candidates = cell_frame.merge(nearest, on="length_id").merge(
+    return cell_frame.merge(nearest, on="length_id").merge(
         table.drop(columns=["input_tokens", "output_tokens"]).rename(
             columns={"requests_per_s": "replica_requests_per_s", "output_tokens_per_s": "row_output_tokens_per_s"}
         ).assign(row_input_tokens=table["input_tokens"], row_output_tokens=table["output_tokens"]),
         on=["deployment", "row_input_tokens", "row_output_tokens"],
         suffixes=("", "_row"),
     )
-    candidates = candidates[meets_slo(candidates)]
-    candidates = candidates[candidates["replica_requests_per_s"] > 0]
-    if candidates.empty:
-        return _empty_arcs()
-    best = candidates.sort_values(
-        ["cell", "deployment", "replica_requests_per_s"], ascending=[True, True, False], kind="mergesort"
-    ).drop_duplicates(["cell", "deployment"])
-    return best[list(ARC_COLUMNS)].sort_values(["cell", *DEPLOYMENT_KEY], kind="mergesort").reset_index(drop=True)
 
 
 ARC_COLUMNS = {"cell": "int64", "workload": object, "bucket": "int64", "model": object, "accelerator": object,

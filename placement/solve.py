@@ -8,7 +8,6 @@ capacity the solver left in by tolerance.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field, replace
 
