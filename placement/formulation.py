@@ -19,6 +19,10 @@ from solvers.model import LinearModel
 
 SECONDS_PER_HOUR = 3600.0
 
+# A shed request never costs less than this (currency) in the objective, so free capacity serves
+# traffic before free shedding drops it; plans report the scenario's own price (0 stays 0).
+SHED_TIE_BREAK = 1e-6
+
 
 @dataclass(frozen=True)
 class Elastic:
@@ -73,7 +77,8 @@ def add_unserved_variables(model: LinearModel, sets: IndexSets, elastic: Elastic
     """
     cells = sets.cells
     must = cells["must_serve"].to_numpy() & (cells["requests_per_s"].to_numpy() > 0)
-    cost = cells["requests_per_s"].to_numpy() * SECONDS_PER_HOUR * cells["unserved_cost_per_request"].to_numpy()
+    price = np.maximum(cells["unserved_cost_per_request"].to_numpy(), SHED_TIE_BREAK)
+    cost = cells["requests_per_s"].to_numpy() * SECONDS_PER_HOUR * price
     upper = np.where(must, 0.0, 1.0)
     if elastic is not None:
         upper = np.ones(len(cells))

@@ -179,27 +179,37 @@ def _routing_fixed(arrays, x_lp, settings, time_limit):
 
 
 def least_load_routing(model, sets: IndexSets, arrays, x: np.ndarray, settings: SolverSettings) -> np.ndarray:
-    """The tie rule for routing: with the solver's replicas, blocks and cost kept, the shares that use
-    the least total replica load (the most spare capacity).
+    """The tie rule for routing: with the solver's replicas, blocks and cost kept, serve as much
+    traffic as possible, then use the least total replica load (the most spare capacity).
 
-    Many routings cost the same (prepaid capacity is free at the margin; a replica has room to spare),
-    and a solver picks among them by whim. One LP with the integers fixed and the cost capped at its
-    value picks by this rule instead.
+    Many routings cost the same (prepaid capacity is free at the margin; a replica has room to spare;
+    free shedding costs what free capacity costs), and a solver picks among them by whim. Two LPs
+    with the integers fixed and the cost capped at its value pick by this rule instead.
     """
     integer = arrays.integer
     fixed = arrays.fix(integer, np.round(x[integer]))
-    cost_cap = float(fixed.cost @ x[~integer])
+    tidy = fixed.with_row(fixed.cost, -np.inf, _cap(float(fixed.cost @ x[~integer])))
+    unserved = np.zeros(arrays.num_variables)
+    unserved[model.variables["unserved"].columns] = sets.cells["requests_per_s"].to_numpy()
+    if (unserved[~integer] * arrays.upper[~integer]).any():  # some traffic may be shed: serve the most
+        most = solvers.solve(tidy.with_objective(unserved[~integer]), replace(settings, relax_integrality=True))
+        if most.status != Status.OPTIMAL:
+            return x
+        tidy = tidy.with_row(unserved[~integer], -np.inf, _cap(most.objective))
     load = np.zeros(arrays.num_variables)
-    share = model.variables["share"]
     rate = sets.cells["requests_per_s"].to_numpy()[sets.arcs["cell"].to_numpy()]
-    load[share.columns] = rate / sets.arcs["replica_requests_per_s"].to_numpy()
-    tidy = fixed.with_row(fixed.cost, -np.inf, cost_cap + 1e-9 * max(1.0, abs(cost_cap))).with_objective(load[~integer])
-    result = solvers.solve(tidy, replace(settings, relax_integrality=True))
+    load[model.variables["share"].columns] = rate / sets.arcs["replica_requests_per_s"].to_numpy()
+    result = solvers.solve(tidy.with_objective(load[~integer]), replace(settings, relax_integrality=True))
     if result.status != Status.OPTIMAL:
         return x
     tidied = x.copy()
     tidied[~integer] = result.x
     return tidied
+
+
+def _cap(value: float) -> float:
+    """A bound that keeps `value` feasible through solver tolerances."""
+    return value + 1e-9 * max(1.0, abs(value))
 
 
 def unservable_cells(sets: IndexSets) -> np.ndarray:

@@ -267,3 +267,18 @@ def test_shedding_reports_unserved_rows(tmp_path):
         {"workload": "w", "bucket": 0, "share": pytest.approx(1 / 3), "requests_per_s": pytest.approx(0.5)}]
     assert result.plan["cost"]["per_hour"] == pytest.approx(2.0)
     assert result.plan["cost"]["unserved_penalty_per_hour"] == pytest.approx(1.8)
+
+
+def test_free_shedding_does_not_beat_free_capacity(tmp_path):
+    # shedding costs 0 and the prepaid chips cost 0: equal cost, and the tie rule serves the traffic
+    spec = {
+        "accelerators": ["a"], "models": M,
+        "workloads": [{"id": "w", "requests_per_s": 2, "buckets": [(1000, 100, 1.0)], "must_serve": False,
+                       "unserved_cost_per_request": 0.0}],
+        "pools": [{"id": "a-pre", "accelerator": "a", "kind": "prepaid", "max_chips": 4}],
+        "profiles": [("m", "a", 1, 1000, 100, 1)],
+    }
+    result = solve_scenario(write_scenario(tmp_path, spec))
+    assert result.plan["objective"]["value"] == 0.0
+    assert result.plan["unserved"][0]["share"] == 0.0
+    assert sum(r["share"] for r in result.plan["routing"]) == pytest.approx(1.0)
