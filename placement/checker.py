@@ -119,6 +119,17 @@ def check_plan(loaded: LoadedScenario, plan: dict[str, Any], table: pd.DataFrame
         replicas_by_deployment[key] += int(row["replicas"])
         used[pool.id] += int(row["replicas"]) * int(row["chips_per_replica"])
 
+    limit = scenario.options.max_shapes_per_model_accelerator
+    if limit is not None:
+        shapes: dict[tuple[str, str], set[int]] = defaultdict(set)
+        for (model_id, accel_id, chips), count in replicas_by_deployment.items():
+            if count > 0:
+                shapes[(model_id, accel_id)].add(chips)
+        for (model_id, accel_id), sizes in sorted(shapes.items()):
+            if len(sizes) > limit:
+                problems.append(f"{model_id} on {accel_id}: {len(sizes)} replica sizes {sorted(sizes)} > "
+                                f"max_shapes_per_model_accelerator {limit}")
+
     for key, needed in sorted(load.items()):
         have = replicas_by_deployment.get(key, 0) * (1 - headroom)
         if needed > have + TOL * max(1.0, needed):

@@ -44,11 +44,13 @@ def build_model(sets: IndexSets, elastic: Elastic | None = None) -> LinearModel:
     add_replica_variables(model, sets, elastic)
     add_block_variables(model, sets, elastic)
     add_slack_variables(model, sets, elastic)
+    add_shape_variables(model, sets)
     add_coverage_constraints(model, sets)
     add_capacity_constraints(model, sets)
     add_supply_constraints(model, sets)
     add_commitment_constraints(model, sets)
     add_mean_quality_constraints(model, sets)
+    add_shape_constraints(model, sets, elastic)
     return model
 
 
@@ -118,6 +120,33 @@ def add_slack_variables(model: LinearModel, sets: IndexSets, elastic: Elastic | 
     model.add_variables("supply_slack", pools, upper=np.inf if on else 0.0, cost=elastic.chip_penalty if on else 0.0)
     model.add_variables("quality_slack", floors, upper=np.inf if on else 0.0,
                         cost=elastic.quality_penalty if on else 0.0)
+
+
+def add_shape_variables(model: LinearModel, sets: IndexSets) -> None:
+    """y_d binary: deployment d has replicas. Only when the plan limits replica sizes per pair."""
+    index = pd.RangeIndex(len(sets.deployments) if sets.max_shapes is not None else 0, name="deployment")
+    model.add_variables("shape_used", index, lower=0.0, upper=1.0, integer=True)
+
+
+def add_shape_constraints(model: LinearModel, sets: IndexSets, elastic: Elastic | None = None) -> None:
+    """n_dp <= U_dp y_d, and sum of y_d over the sizes of one (model, accelerator) <= max_shapes.
+
+    U_dp is the pool's cap in replicas; the elastic model may buy chips beyond caps, so there U_dp is
+    what ten times every pool's chips would hold.
+    """
+    if sets.max_shapes is None:
+        return
+    replicas, used = model.variables["replicas"], model.variables["shape_used"]
+    deployment = sets.placements["deployment"].to_numpy()
+    chips = _pool_attr(sets, "max_chips") if elastic is None else 10.0 * max(sets.pools["max_chips"].sum(), 1)
+    upper = np.floor(chips / _chips(sets))
+    rows = np.arange(len(sets.placements))
+    model.add_constraints("shape_link", pd.RangeIndex(len(rows), name="placement"),
+                          np.concatenate([rows, rows]), np.concatenate([replicas.columns, used.columns[deployment]]),
+                          np.concatenate([np.ones(len(rows)), -upper]), upper=0.0)
+    pair = sets.deployments.groupby(["model", "accelerator"], sort=True).ngroup().to_numpy()
+    model.add_constraints("shapes", pd.RangeIndex(int(pair.max()) + 1 if len(pair) else 0, name="pair"),
+                          pair, used.columns, np.ones(len(pair)), upper=float(sets.max_shapes))
 
 
 def add_coverage_constraints(model: LinearModel, sets: IndexSets) -> None:

@@ -27,6 +27,7 @@ class IndexSets:
     placements: pd.DataFrame   # per (d, pool)
     headroom: float
     dropped: pd.DataFrame      # candidate arcs removed before the build, with the reason
+    max_shapes: int | None = None  # replica sizes allowed per (model, accelerator); None = any
 
 
 def build_index_sets(
@@ -72,7 +73,7 @@ def build_index_sets(
     placements = placements[["deployment", "pool", "pool_position"]].reset_index(drop=True)
     workloads = _workload_table(scenario)
     return IndexSets(cells, workloads, deployments, arcs, pools, placements, scenario.options.headroom,
-                     dropped.reset_index(drop=True))
+                     dropped.reset_index(drop=True), scenario.options.max_shapes_per_model_accelerator)
 
 
 def _cell_table(scenario: Scenario, cells: pd.DataFrame) -> pd.DataFrame:

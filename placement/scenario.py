@@ -212,6 +212,10 @@ def resolve_backend_engine(backend: str | None, engine: str | None) -> tuple[str
 
 class Options(Strict):
     headroom: float = Field(default=0.0, ge=0, lt=1, description="fraction of replica capacity kept free")
+    max_shapes_per_model_accelerator: int | None = Field(
+        default=None, ge=1,
+        description="at most this many replica sizes (chips_per_replica) per (model, accelerator) in a plan; "
+                    "fewer shapes are simpler to operate, at a price the plan shows")
     solver: SolverOptions = Field(default_factory=SolverOptions)
     baselines: bool = Field(default=True, description="also solve the best single-accelerator plans")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from placement.api import solve_scenario
+from placement.scenario import load_scenario
 from tests.helpers import brute_force, write_scenario
 
 BACKENDS = [("ortools", "highs"), ("ortools", "scip"), ("pulp", "cbc")]
@@ -282,3 +283,38 @@ def test_free_shedding_does_not_beat_free_capacity(tmp_path):
     assert result.plan["objective"]["value"] == 0.0
     assert result.plan["unserved"][0]["share"] == 0.0
     assert sum(r["share"] for r in result.plan["routing"]) == pytest.approx(1.0)
+
+
+SHAPES = {
+    # 3.5 req/s; 1-chip replicas serve 1, 2-chip replicas serve 2.5; $1 per chip-hour.
+    # Any sizes: one 2-chip + one 1-chip = 3 chips = 3.0. One size only: four 1-chip or two 2-chip = 4.0.
+    "accelerators": ["a"], "models": M,
+    "workloads": [{"id": "w", "requests_per_s": 3.5, "buckets": [(1000, 100, 1.0)]}],
+    "pools": [od("a-od", "a", 1.0, 16)],
+    "profiles": [("m", "a", 1, 1000, 100, 1), ("m", "a", 2, 1000, 100, 2.5)],
+}
+
+
+@pytest.mark.parametrize("backend,engine", BACKENDS)
+@pytest.mark.parametrize("limit,expected", [(None, 3.0), (2, 3.0), (1, 4.0)])
+def test_replica_sizes_per_model_and_accelerator(tmp_path, backend, engine, limit, expected):
+    path = write_scenario(tmp_path, SHAPES)
+    if limit is not None:
+        path.write_text(path.read_text().replace("options:\n", f"options:\n  max_shapes_per_model_accelerator: {limit}\n"))
+    result = solve_scenario(path, backend=backend, engine=engine)
+    assert result.violations == []
+    assert result.plan["objective"]["value"] == pytest.approx(expected)
+    sizes = {r["chips_per_replica"] for r in result.plan["replicas"]}
+    assert len(sizes) <= (limit or 2)
+
+
+def test_checker_counts_replica_sizes(tmp_path):
+    from placement.checker import check_plan
+    from placement.profiles import profile_table
+
+    path = write_scenario(tmp_path, SHAPES)
+    mixed = solve_scenario(path).plan  # two sizes
+    assert brute_force(path, max_replicas=5) == pytest.approx(3.0)
+    path.write_text(path.read_text().replace("options:\n", "options:\n  max_shapes_per_model_accelerator: 1\n"))
+    loaded = load_scenario(path)
+    assert any("2 replica sizes" in v for v in check_plan(loaded, mixed, profile_table(loaded)))
