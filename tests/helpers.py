@@ -31,7 +31,8 @@ def write_scenario(folder: Path, spec: dict[str, Any], name: str = "scenario.yam
         "workloads": [_workload(w) for w in spec["workloads"]],
         "pools": spec["pools"],
         "options": {"headroom": spec.get("headroom", 0.0), "solver": spec.get("solver", {}),
-                    "baselines": spec.get("baselines", False)},
+                    "baselines": spec.get("baselines", False),
+                    **({"max_shapes_per_model_accelerator": spec["max_shapes"]} if spec.get("max_shapes") else {})},
     }
     rows = spec.get("profiles", [])
     header = ["model", "accelerator", "chips_per_replica", "input_tokens", "output_tokens", "requests_per_s",

@@ -68,7 +68,7 @@ def scenarios(draw):
                     rate = draw(st.sampled_from([0, 0.5, 1.0, 2.0, 4.0]))
                     profiles.append((model["id"], accelerator, chips, i, o, rate))
     return {"accelerators": accelerators, "models": models, "workloads": workloads, "pools": pools,
-            "profiles": profiles, "solver": {"mip_gap": 0.0}}
+            "profiles": profiles, "solver": {"mip_gap": 0.0}, "max_shapes": draw(st.sampled_from([None, None, 1]))}
 
 
 def _solve(spec, **overrides):
@@ -184,6 +184,7 @@ def test_pruning_never_changes_the_optimum(spec):
 def test_brute_force_agrees(spec):
     small = copy.deepcopy(spec)
     small["pools"] = small["pools"][:2]
+    small["max_shapes"] = None  # the enumeration knows no size limit
     with tempfile.TemporaryDirectory() as folder:
         path = write_scenario(Path(folder), small)
         expected = brute_force(path, max_replicas=4 if len(small["pools"]) > 1 else 8)
