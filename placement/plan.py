@@ -114,21 +114,16 @@ def plan_status(outcome: Outcome) -> str:
 
 
 def _baselines(outcome: Outcome, mixed: float) -> list[dict[str, Any]]:
-    rows = []
-    for b in outcome.baselines:
-        savings = None
-        if b.feasible and b.cost_per_hour:
-            savings = (b.cost_per_hour - mixed) / b.cost_per_hour
-        rows.append({"name": b.name, "accelerator": b.accelerator, "cost_per_hour": b.cost_per_hour,
-                     "feasible": b.feasible, "status": b.status, "savings_vs_baseline": savings,
-                     "reason": b.reason})
+    """One row per single-accelerator baseline, then the best of them, each with what mixing saves."""
+    def row(name: str, b) -> dict[str, Any]:
+        savings = (b.cost_per_hour - mixed) / b.cost_per_hour if b.feasible and b.cost_per_hour else None
+        return {"name": name, "accelerator": b.accelerator, "cost_per_hour": b.cost_per_hour, "feasible": b.feasible,
+                "status": b.status, "savings_vs_baseline": savings, "reason": b.reason}
+
+    rows = [row(b.name, b) for b in outcome.baselines]
     feasible = [b for b in outcome.baselines if b.feasible]
     if feasible:
-        best = min(feasible, key=lambda b: (b.cost_per_hour, b.name))
-        rows.append({"name": "best single accelerator", "accelerator": best.accelerator,
-                     "cost_per_hour": best.cost_per_hour, "feasible": True, "status": best.status,
-                     "savings_vs_baseline": (best.cost_per_hour - mixed) / best.cost_per_hour if best.cost_per_hour else None,
-                     "reason": ""})
+        rows.append(row("best single accelerator", min(feasible, key=lambda b: (b.cost_per_hour, b.name))))
     return rows
 
 
