@@ -17,10 +17,9 @@ from placement.checker import check_plan
 from placement.diagnosis import diagnose
 from placement.errors import ExitCode
 from placement.plan import plan_document
-from placement.profiles import demand_cells
 from placement.report import explanations, summary_markdown
 from placement.scenario import LoadedScenario, load_scenario
-from placement.solve import Outcome, optimize, prepare, settings_from
+from placement.solve import Outcome, optimize, settings_from
 from solvers import SolverSettings
 
 
@@ -46,15 +45,14 @@ def solve_scenario(scenario: str | Path | LoadedScenario, settings: SolverSettin
     outcome = optimize(loaded, settings, baselines=baselines)
     diagnosis = []
     if outcome.solution is None and outcome.status.value == "infeasible":
-        table, cells, candidates = prepare(loaded)
-        diagnosis = diagnose(loaded.scenario, table, cells, candidates, settings)
+        diagnosis = diagnose(loaded.scenario, outcome.table, outcome.cells, outcome.candidates, settings)
     plan = plan_document(loaded, outcome, settings, diagnosis)
     if outcome.table is not None:
         plan["notes"] = list(outcome.table.attrs.get("not_estimated", []))
     violations: list[str] = []
     if outcome.solution is not None:
         if explain:
-            plan["explanations"] = explanations(loaded.scenario, outcome.table, demand_cells(loaded.scenario), plan)
+            plan["explanations"] = explanations(loaded.scenario, outcome.table, outcome.cells, plan)
         violations = check_plan(loaded, plan, outcome.table)
     return PlanResult(plan, summary_markdown(plan), exit_code_of(plan, violations), violations, outcome)
 

@@ -63,7 +63,9 @@ class Outcome:
     lp_bound: float | None
     build_s: float
     baselines: list[Baseline] = field(default_factory=list)
-    table: pd.DataFrame | None = None
+    table: pd.DataFrame | None = None        # the profile table the solve used
+    cells: pd.DataFrame | None = None        # demand cells
+    candidates: pd.DataFrame | None = None   # every (cell, deployment) with R > 0 under the SLO
     model_stats: dict[str, int] = field(default_factory=dict)
 
 
@@ -89,7 +91,7 @@ def optimize(loaded: LoadedScenario, settings: SolverSettings, baselines: bool |
     table, cells, candidates = prepare(loaded)
     sets = build_index_sets(scenario, cells, candidates)
     outcome = solve_sets(sets, settings, started)
-    outcome.table = table
+    outcome.table, outcome.cells, outcome.candidates = table, cells, candidates
     want_baselines = scenario.options.baselines if baselines is None else baselines
     if want_baselines and outcome.solution is not None:
         outcome.baselines = single_accelerator_baselines(scenario, cells, candidates, settings)
