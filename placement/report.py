@@ -31,6 +31,8 @@ def explanations(scenario, table: pd.DataFrame, cells: pd.DataFrame, plan: dict[
     if reasons.empty:
         return []
     verdicts = accelerator_verdicts(reasons)
+    verdict_of = {(c, a): (ok, why) for c, a, ok, why in
+                  zip(verdicts["cell"], verdicts["accelerator"], verdicts["can_serve"], verdicts["reason"])}
     routed: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for row in plan.get("routing", []):
         routed.setdefault((row["workload"], row["bucket"]), []).append(row)
@@ -47,13 +49,13 @@ def explanations(scenario, table: pd.DataFrame, cells: pd.DataFrame, plan: dict[
         for accelerator in pooled:
             if accelerator in used:
                 continue
-            verdict = verdicts[(verdicts["cell"] == i) & (verdicts["accelerator"] == accelerator)]
-            if verdict.empty:
+            verdict = verdict_of.get((i, accelerator))
+            if verdict is None:
                 skipped.append(f"{accelerator}: no operating points")
-            elif verdict["can_serve"].iat[0]:
+            elif verdict[0]:
                 skipped.append(f"{accelerator}: could serve, but not at a lower cost")
             else:
-                skipped.append(f"{accelerator}: {verdict['reason'].iat[0]}")
+                skipped.append(f"{accelerator}: {verdict[1]}")
         sentence = (f"{cell['workload']} bucket {int(cell['bucket'])} ({int(cell['input_tokens']):,} in / "
                     f"{int(cell['output_tokens']):,} out, {cell['requests_per_s']:.3g} req/s) -> {where}")
         if skipped:
