@@ -34,10 +34,10 @@ def diagnose(scenario: Scenario, table: pd.DataFrame, cells: pd.DataFrame, candi
 def unservable_findings(scenario: Scenario, table: pd.DataFrame, cells: pd.DataFrame,
                         candidates: pd.DataFrame) -> list[dict[str, Any]]:
     """Must-serve buckets with no usable deployment, each with the reason per accelerator."""
+    from placement.solve import unservable_cells
+
     sets = build_index_sets(scenario, cells, candidates)
-    served_cells = set(sets.arcs["cell"].tolist())
-    stuck = [i for i in range(len(cells))
-             if sets.cells["must_serve"].iat[i] and cells["requests_per_s"].iat[i] > 0 and i not in served_cells]
+    stuck = np.flatnonzero(unservable_cells(sets)).tolist()
     if not stuck:
         return []
     reasons = candidate_reasons(scenario, table, cells.iloc[stuck])
@@ -82,55 +82,81 @@ def elastic_findings(scenario: Scenario, cells: pd.DataFrame, candidates: pd.Dat
                      settings: SolverSettings, known: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Solve the elastic model and report every slack it had to use."""
     sets = build_index_sets(scenario, cells, candidates, require_fit=False)
+    return elastic_findings_for_sets(sets, settings, known)
+
+
+def elastic_findings_for_sets(sets, settings: SolverSettings,
+                              known: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The elastic model on given index sets: caps, churn limits, mean-quality floors and must-serve coverage
+    become priced slacks; each slack used is a finding naming the pool, period and slice where it binds."""
     prices = sets.pools["price_per_chip_hour"]
     scale = float(max(prices.max() if len(prices) else 0.0, 1.0))
-    elastic = Elastic(chip_penalty=1e3 * scale, quality_penalty=1e7 * scale, shed_penalty=1e9 * scale)
+    elastic = Elastic(chip_penalty=1e3 * scale, quality_penalty=1e7 * scale, shed_penalty=1e9 * scale,
+                      churn_penalty=1e3 * scale)
     model = build_model(sets, elastic)
     result = solvers.solve(model, settings)
     if not result.has_solution:
         return [{"kind": "solver", "message": f"the elastic model could not be solved ({result.status.value})"}]
     findings: list[dict[str, Any]] = []
-    supply = model.values("supply_slack", result.x)
-    chips_used = model.activity("supply", result.x) + supply
-    for pool, extra in supply.items():
-        if extra > SLACK_EPS:
-            row = sets.pools.set_index("pool").loc[pool]
-            needed = float(chips_used[pool])
+    single = sets.horizon.single
+    pools = sets.pools.set_index("pool")
+    for name in [n for n in model.variables if n.endswith("supply_slack")]:
+        slack = model.labelled(name, result.x)
+        kind, scope = name.split("-")[0], name.split("-")[1]
+        for row in slack[slack["value"] > SLACK_EPS].to_dict("records"):
+            pool = pools.loc[row["pool"]]
+            period, slice_ = row.get("period"), row.get("slice")
+            t = sets.horizon.period_ids.index(period)
+            available = float(sets.caps[sets.pools["pool"].tolist().index(row["pool"]), t])
+            if slice_ is not None:
+                p = sets.pools["pool"].tolist().index(row["pool"])
+                available *= float(sets.availability[p, sets.horizon.slice_ids.index(slice_)])
+            extra = float(np.ceil(row["value"] - 1e-9))
+            where = "" if single else f" in {period}" + (f", slice {slice_}" if slice_ is not None else "")
+            what = "max_chips under contract" if scope == "contract" else "max_chips"
             findings.append({
-                "kind": "supply",
-                "pool": pool,
-                "accelerator": row["accelerator"],
-                "chips_needed": needed,
-                "chips_available": int(row["max_chips"]),
-                "relax_by_chips": float(np.ceil(extra - 1e-9)),
-                "message": (f"pool {pool} ({row['accelerator']}): the cheapest plan needs {needed:,.0f} chips, "
-                            f"max_chips is {int(row['max_chips']):,}; raise it by {np.ceil(extra - 1e-9):,.0f} "
-                            "or add capacity elsewhere"),
+                "kind": "supply", "pool": row["pool"], "accelerator": pool["accelerator"], "period": period,
+                "slice": slice_, "chips_needed": available + row["value"], "chips_available": available,
+                "relax_by_chips": extra,
+                "message": (f"pool {row['pool']} ({pool['accelerator']}){where}: the cheapest plan needs "
+                            f"{available + row['value']:,.0f} chips, {what} is {available:,.0f}; raise it by "
+                            f"{extra:,.0f} or add capacity elsewhere"),
             })
-    quality = model.values("quality_slack", result.x)
-    for workload, shortfall in quality.items():
-        if shortfall > SLACK_EPS:
-            floor = sets.workloads.set_index("workload").loc[workload, "min_mean"]
-            reachable = floor - shortfall
+    if "churn_slack" in model.variables:
+        slack = model.labelled("churn_slack", result.x)
+        for row in slack[slack["value"] > SLACK_EPS].to_dict("records"):
+            t = sets.horizon.period_ids.index(row["period"])
+            limit = float(sets.churn_limit[t])
             findings.append({
-                "kind": "quality_mean",
-                "workload": workload,
-                "min_mean": float(floor),
-                "reachable_mean": float(reachable),
-                "relax_by": float(shortfall),
-                "message": (f"{workload}: the best reachable mean quality is {reachable:.4g}, min_mean is "
-                            f"{floor:.4g}; lower min_mean by {shortfall:.4g} or allow a better model where it fits"),
+                "kind": "churn", "period": row["period"], "chips_needed": limit + row["value"],
+                "max_churn_chips": limit, "relax_by_chips": float(np.ceil(row["value"] - 1e-9)),
+                "message": (f"{row['period']}: the plan must move {limit + row['value']:,.0f} chips, "
+                            f"max_churn_chips is {limit:,.0f}; raise it by {np.ceil(row['value'] - 1e-9):,.0f}"),
             })
-    unserved = model.values("unserved", result.x)
-    stated = {(f.get("workload"), f.get("bucket")) for f in known}
-    for cell, share in unserved.items():
-        row = sets.cells.iloc[cell]
-        if row["must_serve"] and share > SLACK_EPS and (row["workload"], int(row["bucket"])) not in stated:
-            findings.append({
-                "kind": "unserved",
-                "workload": row["workload"],
-                "bucket": int(row["bucket"]),
-                "share": float(share),
-                "message": f"{row['workload']} bucket {int(row['bucket'])}: {share:.1%} of must-serve traffic cannot be placed",
-            })
+    quality = model.labelled("quality_slack", result.x)
+    floors = sets.workloads.set_index("workload")["min_mean"]
+    for row in quality[quality["value"] > SLACK_EPS].to_dict("records"):
+        floor = float(floors.loc[row["workload"]])
+        reachable = floor - row["value"]
+        where = "" if single else f" in {row['period']}"
+        findings.append({
+            "kind": "quality_mean", "workload": row["workload"], "period": row["period"], "min_mean": floor,
+            "reachable_mean": float(reachable), "relax_by": float(row["value"]),
+            "message": (f"{row['workload']}{where}: the best reachable mean quality is {reachable:.4g}, min_mean is "
+                        f"{floor:.4g}; lower min_mean by {row['value']:.4g} or allow a better model where it fits"),
+        })
+    unserved = model.array("unserved", result.x)
+    stated = {(f.get("workload"), f.get("bucket")) for f in known or []}
+    must = sets.cells["must_serve"].to_numpy()[:, None, None] & (sets.rates > 0)
+    for c, t, s in zip(*np.nonzero(must & (unserved > SLACK_EPS))):
+        row = sets.cells.iloc[c]
+        if (row["workload"], int(row["bucket"])) in stated:
+            continue
+        where = "" if single else f" in {sets.horizon.period_ids[t]}, slice {sets.horizon.slice_ids[s]}"
+        findings.append({
+            "kind": "unserved", "workload": row["workload"], "bucket": int(row["bucket"]),
+            "period": sets.horizon.period_ids[t], "slice": sets.horizon.slice_ids[s], "share": float(unserved[c, t, s]),
+            "message": f"{row['workload']} bucket {int(row['bucket'])}{where}: {unserved[c, t, s]:.1%} of must-serve "
+                       "traffic cannot be placed",
+        })
     return findings

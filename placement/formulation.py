@@ -1,10 +1,13 @@
-"""The placement MIP of formulation.md, built from index-set arrays.
+"""The placement MIP (formulation.md, time-and-contracts.md), built from index-set arrays.
 
-One small function per family of variables or constraints; each takes the index sets and the
-model and adds one labelled block as sparse triplets. No Python call per variable.
+One small function per family of variables or constraints; each adds one named block whose coordinates
+(arcs, cells, deployments, placements, pools, workloads, times period and slice) come from the index sets,
+and finds the columns it touches by key. Pool kinds add their own variables and rows
+(placement/capacity_types/). No Python call per variable.
 
-Objective in currency per hour: pool chips (on-demand, spot) or committed blocks (reserved) times
-price, plus the penalty of shed requests. Prepaid capacity costs nothing at the margin.
+Objective: total currency over the horizon. Running replicas pay their pool's price per chip-hour in
+every (period, slice) for the slice's hours; reserved blocks pay their term; a shed request pays its
+price; a moved chip pays the churn price. Prepaid capacity costs nothing at the margin.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from placement.capacity_types import KINDS
 from placement.indexsets import IndexSets
-from solvers.model import LinearModel
+from solvers.model import Coords, LinearModel
 
 SECONDS_PER_HOUR = 3600.0
 
@@ -29,12 +33,14 @@ class Elastic:
     """Penalties of the elastic model used to diagnose infeasibility: hard limits become priced slacks.
 
     Each penalty dwarfs any real cost, so the elastic optimum relaxes as little as it can and
-    says by how much (extra chips per pool, mean-quality points, must-serve traffic shed).
+    says by how much (extra chips per pool, period and slice, mean-quality points, chips of churn,
+    must-serve traffic shed).
     """
 
-    chip_penalty: float          # per extra chip-hour beyond max_chips
-    quality_penalty: float       # per unit of share-weighted quality shortfall
-    shed_penalty: float          # per unit of must-serve share shed
+    chip_penalty: float          # per extra chip-hour beyond a cap
+    quality_penalty: float       # per unit of quality shortfall
+    shed_penalty: float          # per unit of must-serve share shed, per hour of its slice
+    churn_penalty: float = 0.0   # per chip moved beyond max_churn_chips
 
 
 def build_model(sets: IndexSets, elastic: Elastic | None = None) -> LinearModel:
@@ -42,176 +48,246 @@ def build_model(sets: IndexSets, elastic: Elastic | None = None) -> LinearModel:
     add_share_variables(model, sets)
     add_unserved_variables(model, sets, elastic)
     add_replica_variables(model, sets, elastic)
-    add_block_variables(model, sets, elastic)
-    add_slack_variables(model, sets, elastic)
+    add_fleet_variables(model, sets, elastic)
+    for kind in KINDS.values():
+        kind.add_variables(model, sets, elastic)
+    add_quality_slack_variables(model, sets, elastic)
     add_shape_variables(model, sets)
     add_coverage_constraints(model, sets)
     add_capacity_constraints(model, sets)
-    add_supply_constraints(model, sets)
-    add_commitment_constraints(model, sets)
+    for kind in KINDS.values():
+        kind.add_constraints(model, sets, elastic)
+    add_fleet_constraints(model, sets, elastic)
     add_mean_quality_constraints(model, sets)
     add_shape_constraints(model, sets, elastic)
     return model
 
 
-def _chips(sets: IndexSets) -> np.ndarray:
-    """chips(d) for every placement row."""
-    return sets.deployments["chips_per_replica"].to_numpy()[sets.placements["deployment"].to_numpy()]
+def _dense(sets: IndexSets, *names: str) -> dict[str, list[str]]:
+    labels = {"period": sets.horizon.period_ids, "slice": sets.horizon.slice_ids}
+    return {name: labels[name] for name in names}
 
 
-def _pool_attr(sets: IndexSets, column: str) -> np.ndarray:
-    """A pool attribute for every placement row."""
-    return sets.pools[column].to_numpy()[sets.placements["pool_position"].to_numpy()]
+def _ts(sets: IndexSets) -> tuple[np.ndarray, np.ndarray]:
+    """Period and slice positions shaped to broadcast after a leading base axis: (1, T, 1), (1, 1, S)."""
+    T, S = len(sets.horizon.period_ids), len(sets.horizon.slice_ids)
+    return np.arange(T).reshape(1, T, 1), np.arange(S).reshape(1, 1, S)
+
+
+def placement_coords(sets: IndexSets, *dense: str) -> Coords:
+    return Coords(sets.placements[["deployment", "pool"]], _dense(sets, *dense))
 
 
 def add_share_variables(model: LinearModel, sets: IndexSets) -> None:
-    """x_wbd in [0, 1]: share of cell (w, b) served by deployment d (arcs only)."""
-    index = pd.MultiIndex.from_frame(sets.arcs[["cell", "deployment"]])
-    model.add_variables("share", index, lower=0.0, upper=1.0)
+    """x[w,b,d,t,s] in [0, 1]: share of cell (w, b) served by deployment d in (t, s) (arcs only)."""
+    model.add_variables("share", Coords(sets.arcs[["cell", "deployment"]], _dense(sets, "period", "slice")),
+                        lower=0.0, upper=1.0)
 
 
 def add_unserved_variables(model: LinearModel, sets: IndexSets, elastic: Elastic | None = None) -> None:
-    """u_wb in [0, 1], fixed to 0 when the workload must be served; priced at the shedding penalty.
+    """u[w,b,t,s] in [0, 1], fixed to 0 where the workload must be served; priced at the shedding penalty.
 
-    In the elastic model must-serve traffic may be shed too, at the elastic penalty. A cell with no
-    demand has nothing to serve: it may be "shed" for free (a must-serve bucket nobody can serve is
-    then no obstacle while its rate is 0).
+    A cell with no demand in (t, s) has nothing to serve: it may be "shed" for free. In the elastic model
+    must-serve traffic may be shed too, at the elastic penalty.
     """
     cells = sets.cells
-    must = cells["must_serve"].to_numpy() & (cells["requests_per_s"].to_numpy() > 0)
-    price = np.maximum(cells["unserved_cost_per_request"].to_numpy(), SHED_TIE_BREAK)
-    cost = cells["requests_per_s"].to_numpy() * SECONDS_PER_HOUR * price
+    rates = sets.rates
+    must = cells["must_serve"].to_numpy()[:, None, None] & (rates > 0)
+    price = np.maximum(cells["unserved_cost_per_request"].to_numpy(), SHED_TIE_BREAK)[:, None, None]
+    cost = rates * SECONDS_PER_HOUR * price * sets.horizon.duration[None]
     upper = np.where(must, 0.0, 1.0)
     if elastic is not None:
-        upper = np.ones(len(cells))
-        cost = np.where(must, elastic.shed_penalty, cost)
-    model.add_variables("unserved", pd.RangeIndex(len(cells), name="cell"), lower=0.0, upper=upper, cost=cost)
+        upper = np.ones_like(upper)
+        cost = np.where(must, elastic.shed_penalty * sets.horizon.duration[None], cost)
+    model.add_variables("unserved", Coords(pd.RangeIndex(len(cells), name="cell"), _dense(sets, "period", "slice")),
+                        lower=0.0, upper=upper, cost=cost)
+
+
+def per_use_price(sets: IndexSets) -> np.ndarray:
+    """Price per chip-hour a running replica pays, per pool (its kind decides)."""
+    price = np.zeros(len(sets.pools))
+    kinds = sets.pools["kind"].to_numpy()
+    for name, kind in KINDS.items():
+        mask = kinds == name
+        price[mask] = kind.price_per_chip_hour(sets.pools[mask])
+    return price
 
 
 def add_replica_variables(model: LinearModel, sets: IndexSets, elastic: Elastic | None = None) -> None:
-    """n_dp integer >= 0: replicas of d in pool p; on-demand and spot chips are paid per chip-hour."""
-    chips = _chips(sets)
-    kind = _pool_attr(sets, "kind")
-    paid_per_use = np.isin(kind, ["on_demand", "spot"])
-    cost = np.where(paid_per_use, _pool_attr(sets, "price_per_chip_hour") * chips, 0.0)
-    upper = np.floor(_pool_attr(sets, "max_chips") / chips) if elastic is None else np.inf
-    index = pd.MultiIndex.from_frame(sets.placements[["deployment", "pool"]])
-    model.add_variables("replicas", index, lower=0.0, upper=upper, cost=cost, integer=True)
+    """n[d,p,t,s] integer >= 0: replicas of d running in pool p in (t, s), paying per chip-hour of the slice."""
+    chips = sets.placement_chips.astype(float)
+    pool = sets.placements["pool_position"].to_numpy()
+    price = per_use_price(sets)[pool] * chips
+    cost = price[:, None, None] * sets.horizon.duration[None]
+    caps = sets.caps[pool][:, :, None] * sets.availability[pool][:, None, :]
+    upper = np.floor(caps / chips[:, None, None]) if elastic is None else np.inf
+    model.add_variables("replicas", placement_coords(sets, "period", "slice"), lower=0.0, upper=upper, cost=cost,
+                        integer=True)
 
 
-def _reserved(sets: IndexSets) -> pd.DataFrame:
-    return sets.pools[sets.pools["kind"] == "reserved"]
+def add_fleet_variables(model: LinearModel, sets: IndexSets, elastic: Elastic | None = None) -> None:
+    """N[d,p,t] integer: the fleet of a period (>= every slice's replicas), and the chips moved into and out of
+    it against the period before (churn_in, churn_out >= 0, priced per chip). Only when churn is limited or
+    priced; otherwise the fleet is simply each period's largest slice and needs no variable.
+
+    Without a running `fleet` the first period builds from nothing: that is not churn (free, unlimited).
+    """
+    if not sets.track_fleet:
+        return
+    chips = sets.placement_chips.astype(float)
+    pool = sets.placements["pool_position"].to_numpy()
+    coords = placement_coords(sets, "period")
+    upper = np.floor(sets.caps[pool] / chips[:, None]) if elastic is None else np.inf
+    model.add_variables("fleet", coords, upper=upper, integer=True)
+    price = np.broadcast_to((sets.churn_cost * chips)[:, None], coords.shape).copy()
+    out_upper = np.full(coords.shape, np.inf)
+    if not sets.has_fleet:
+        price[:, 0] = 0.0
+        out_upper[:, 0] = 0.0
+    model.add_variables("churn_in", coords, cost=price)
+    model.add_variables("churn_out", coords, upper=out_upper, cost=price)
+    if elastic is not None:
+        model.add_variables("churn_slack", Coords(pd.Index(sets.horizon.period_ids, name="period")),
+                            cost=elastic.churn_penalty)
 
 
-def add_block_variables(model: LinearModel, sets: IndexSets, elastic: Elastic | None = None) -> None:
-    """k_p integer >= 0: committed blocks of a reserved pool, paid whether used or not."""
-    reserved = _reserved(sets)
-    block = reserved["block_chips"].to_numpy()
-    upper = np.ceil(reserved["max_chips"].to_numpy() / block) if elastic is None else np.inf
-    cost = reserved["price_per_chip_hour"].to_numpy() * block
-    model.add_variables("blocks", pd.Index(reserved["pool"], name="pool"), lower=0.0, upper=upper, cost=cost, integer=True)
+def add_fleet_constraints(model: LinearModel, sets: IndexSets, elastic: Elastic | None = None) -> None:
+    """n[d,p,t,s] <= N[d,p,t];  N[d,p,t] - N[d,p,t-1] - churn_in + churn_out = 0, with N before the first
+    period = the running `fleet`;  sum chips(d) (churn_in + churn_out) <= max_churn_chips(t)."""
+    if "fleet" not in model.variables:
+        return
+    replicas, fleet = model.variables["replicas"], model.variables["fleet"]
+    churn_in, churn_out = model.variables["churn_in"], model.variables["churn_out"]
+    coords = placement_coords(sets, "period", "slice")
+    t, s = _ts(sets)
+    placement = np.arange(len(sets.placements)).reshape(-1, 1, 1)
+    rows = np.arange(coords.size)
+    model.add_constraints("Fleet-largest-slice", coords, np.concatenate([rows, rows]),
+                          np.concatenate([replicas.columns, fleet.at(placement, period=t + 0 * s)]),
+                          np.concatenate([np.ones(coords.size), -np.ones(coords.size)]), upper=0.0)
+    coords = placement_coords(sets, "period")
+    n, T = coords.shape
+    grid = np.arange(coords.size).reshape(n, T)
+    start = np.zeros(coords.shape)
+    start[:, 0] = sets.fleet if sets.has_fleet else 0.0
+    model.add_constraints("Fleet-churn-balance", coords,
+                          np.concatenate([grid.ravel(), grid[:, 1:].ravel(), grid.ravel(), grid.ravel()]),
+                          np.concatenate([fleet.columns, fleet.columns.reshape(n, T)[:, :-1].ravel(),
+                                          churn_in.columns, churn_out.columns]),
+                          np.concatenate([np.ones(coords.size), -np.ones(n * (T - 1)), -np.ones(coords.size),
+                                          np.ones(coords.size)]),
+                          lower=start, upper=start)
+    chips = np.repeat(sets.placement_chips.astype(float), T)
+    period = np.tile(np.arange(T), n)
+    counted = period > 0 if not sets.has_fleet else np.ones(len(period), dtype=bool)
+    rows = [period[counted], period[counted]]
+    cols = [churn_in.columns[counted], churn_out.columns[counted]]
+    coefs = [chips[counted], chips[counted]]
+    if elastic is not None:
+        rows.append(np.arange(T)), cols.append(model.variables["churn_slack"].columns), coefs.append(-np.ones(T))
+    model.add_constraints("Fleet-churn-limit", Coords(pd.Index(sets.horizon.period_ids, name="period")),
+                          np.concatenate(rows), np.concatenate(cols), np.concatenate(coefs), upper=sets.churn_limit)
 
 
-def add_slack_variables(model: LinearModel, sets: IndexSets, elastic: Elastic | None) -> None:
-    """Elastic model only: extra chips per pool and mean-quality shortfall per workload, at a penalty."""
-    pools = pd.Index(sets.pools["pool"], name="pool")
-    floors = pd.Index(sets.workloads.loc[sets.workloads["min_mean"].notna(), "workload"], name="workload")
+def add_quality_slack_variables(model: LinearModel, sets: IndexSets, elastic: Elastic | None) -> None:
+    """Elastic model only: mean-quality shortfall per (workload, period), at a penalty."""
+    floors = sets.workloads.loc[sets.workloads["min_mean"].notna(), ["workload"]]
     on = elastic is not None
-    model.add_variables("supply_slack", pools, upper=np.inf if on else 0.0, cost=elastic.chip_penalty if on else 0.0)
-    model.add_variables("quality_slack", floors, upper=np.inf if on else 0.0,
+    model.add_variables("quality_slack", Coords(floors, _dense(sets, "period")), upper=np.inf if on else 0.0,
                         cost=elastic.quality_penalty if on else 0.0)
 
 
 def add_shape_variables(model: LinearModel, sets: IndexSets) -> None:
-    """y_d binary: deployment d has replicas. Only when the plan limits replica sizes per pair."""
+    """y_d binary: deployment d has replicas somewhere in the horizon. Only when the plan limits replica
+    sizes per (model, accelerator)."""
     index = pd.RangeIndex(len(sets.deployments) if sets.max_shapes is not None else 0, name="deployment")
     model.add_variables("shape_used", index, lower=0.0, upper=1.0, integer=True)
 
 
 def add_shape_constraints(model: LinearModel, sets: IndexSets, elastic: Elastic | None = None) -> None:
-    """n_dp <= U_dp y_d, and sum of y_d over the sizes of one (model, accelerator) <= max_shapes.
+    """n[d,p,t,s] <= U y_d, and sum of y_d over the sizes of one (model, accelerator) <= max_shapes.
 
-    U_dp is the pool's cap in replicas; the elastic model may buy chips beyond caps, so there U_dp is
-    what ten times every pool's chips would hold.
+    U is the pool's cap in replicas; the elastic model may buy chips beyond caps, so there U is what ten
+    times every pool's chips would hold.
     """
     if sets.max_shapes is None:
         return
     replicas, used = model.variables["replicas"], model.variables["shape_used"]
     deployment = sets.placements["deployment"].to_numpy()
-    chips = _pool_attr(sets, "max_chips") if elastic is None else 10.0 * max(sets.pools["max_chips"].sum(), 1)
-    upper = np.floor(chips / _chips(sets))
-    rows = np.arange(len(sets.placements))
-    model.add_constraints("shape_link", pd.RangeIndex(len(rows), name="placement"),
-                          np.concatenate([rows, rows]), np.concatenate([replicas.columns, used.columns[deployment]]),
-                          np.concatenate([np.ones(len(rows)), -upper]), upper=0.0)
+    chips = sets.caps.max(axis=1)[sets.placements["pool_position"].to_numpy()] if elastic is None else \
+        np.full(len(deployment), 10.0 * max(sets.caps.max(axis=1, initial=0).sum(), 1))
+    upper = np.floor(chips / sets.placement_chips)
+    coords = placement_coords(sets, "period", "slice")
+    repeat = coords.size // max(len(deployment), 1)
+    rows = np.arange(coords.size)
+    model.add_constraints("Shape-link", coords, np.concatenate([rows, rows]),
+                          np.concatenate([replicas.columns, np.repeat(used.columns[deployment], repeat)]),
+                          np.concatenate([np.ones(coords.size), -np.repeat(upper, repeat)]), upper=0.0)
     pair = sets.deployments.groupby(["model", "accelerator"], sort=True).ngroup().to_numpy()
-    model.add_constraints("shapes", pd.RangeIndex(int(pair.max()) + 1 if len(pair) else 0, name="pair"),
+    model.add_constraints("Shape-count", pd.RangeIndex(int(pair.max()) + 1 if len(pair) else 0, name="pair"),
                           pair, used.columns, np.ones(len(pair)), upper=float(sets.max_shapes))
 
 
 def add_coverage_constraints(model: LinearModel, sets: IndexSets) -> None:
-    """sum_d x_wbd + u_wb = 1 for every cell."""
+    """sum_d x[w,b,d,t,s] + u[w,b,t,s] = 1 for every cell, period and slice."""
     share, unserved = model.variables["share"], model.variables["unserved"]
-    rows = np.concatenate([sets.arcs["cell"].to_numpy(), np.arange(len(sets.cells))])
+    coords = Coords(pd.RangeIndex(len(sets.cells), name="cell"), _dense(sets, "period", "slice"))
+    t, s = _ts(sets)
+    cell = sets.arcs["cell"].to_numpy().reshape(-1, 1, 1)
+    rows = np.concatenate([coords.at(cell, period=t, slice=s), np.arange(coords.size)])
     cols = np.concatenate([share.columns, unserved.columns])
-    coefs = np.ones(len(rows))
-    model.add_constraints("coverage", pd.RangeIndex(len(sets.cells), name="cell"), rows, cols, coefs, 1.0, 1.0)
+    model.add_constraints("Cell-coverage", coords, rows, cols, np.ones(len(rows)), 1.0, 1.0)
+
+
+def arc_load(sets: IndexSets) -> np.ndarray:
+    """Replicas one unit of share uses: rate[c,t,s] / (R x (1 - headroom of the cell's workload)), (A, T, S)."""
+    cell = sets.arcs["cell"].to_numpy()
+    usable = sets.arcs["replica_requests_per_s"].to_numpy() * (1.0 - sets.cells["headroom"].to_numpy()[cell])
+    return sets.rates[cell] / usable[:, None, None]
 
 
 def add_capacity_constraints(model: LinearModel, sets: IndexSets) -> None:
-    """sum_wb r_wb x_wbd / R_wbd <= (1 - headroom) sum_p n_dp for every deployment."""
+    """sum_wb x[w,b,d,t,s] rate / (R (1 - headroom_w)) <= sum_p n[d,p,t,s] for every deployment, period, slice."""
     share, replicas = model.variables["share"], model.variables["replicas"]
-    arcs = sets.arcs
-    rate = sets.cells["requests_per_s"].to_numpy()[arcs["cell"].to_numpy()]
-    load = rate / arcs["replica_requests_per_s"].to_numpy()
-    rows = np.concatenate([arcs["deployment"].to_numpy(), sets.placements["deployment"].to_numpy()])
+    coords = Coords(pd.RangeIndex(len(sets.deployments), name="deployment"), _dense(sets, "period", "slice"))
+    t, s = _ts(sets)
+    arc_deployment = sets.arcs["deployment"].to_numpy().reshape(-1, 1, 1)
+    placement_deployment = sets.placements["deployment"].to_numpy().reshape(-1, 1, 1)
+    rows = np.concatenate([coords.at(arc_deployment, period=t, slice=s),
+                           coords.at(placement_deployment, period=t, slice=s)])
     cols = np.concatenate([share.columns, replicas.columns])
-    coefs = np.concatenate([load, np.full(len(sets.placements), -(1.0 - sets.headroom))])
-    index = pd.RangeIndex(len(sets.deployments), name="deployment")
-    model.add_constraints("capacity", index, rows, cols, coefs, upper=0.0)
-
-
-def add_supply_constraints(model: LinearModel, sets: IndexSets) -> None:
-    """sum_d chips(d) n_dp <= max_chips(p) for every pool."""
-    replicas, slack = model.variables["replicas"], model.variables["supply_slack"]
-    index = pd.Index(sets.pools["pool"], name="pool")
-    rows = np.concatenate([sets.placements["pool_position"].to_numpy(), np.arange(len(index))])
-    cols = np.concatenate([replicas.columns, slack.columns])
-    coefs = np.concatenate([_chips(sets), -np.ones(len(index))])
-    model.add_constraints("supply", index, rows, cols, coefs, upper=sets.pools["max_chips"].to_numpy(dtype=float))
-
-
-def add_commitment_constraints(model: LinearModel, sets: IndexSets) -> None:
-    """sum_d chips(d) n_dp <= block_chips(p) k_p for every reserved pool (take-or-pay)."""
-    replicas, blocks = model.variables["replicas"], model.variables["blocks"]
-    reserved = _reserved(sets)
-    row_of_pool = pd.Series(np.arange(len(reserved)), index=reserved["pool"].to_numpy())
-    in_reserved = sets.placements["pool"].isin(row_of_pool.index).to_numpy()
-    rows = np.concatenate([row_of_pool.loc[sets.placements["pool"][in_reserved]].to_numpy(), np.arange(len(reserved))])
-    cols = np.concatenate([replicas.columns[in_reserved], blocks.columns])
-    coefs = np.concatenate([_chips(sets)[in_reserved], -reserved["block_chips"].to_numpy(dtype=float)])
-    model.add_constraints("commitment", pd.Index(reserved["pool"], name="pool"), rows, cols, coefs, upper=0.0)
+    coefs = np.concatenate([arc_load(sets).ravel(), -np.ones(replicas.coords.size)])
+    model.add_constraints("Deployment-capacity", coords, rows, cols, coefs, upper=0.0)
 
 
 def add_mean_quality_constraints(model: LinearModel, sets: IndexSets) -> None:
-    """Traffic-weighted mean quality of the served traffic >= min_mean, for workloads that ask for it.
+    """Request-weighted mean quality of the served traffic >= min_mean, per (workload, period).
 
-    sum_b share_b sum_d q_d x_wbd >= min_mean sum_b share_b (1 - u_wb); with coverage,
-    1 - u_wb = sum_d x_wbd, so the row is sum_b share_b sum_d (q_d - min_mean) x_wbd >= 0.
+    sum_s weight_s sum_b rate[w,b,t,s] sum_d (q_d - min_mean) x[w,b,d,t,s] >= 0 (with coverage, the served
+    traffic is what the shares route). Rows are divided by the workload's requests in the period, so a
+    single-period, single-slice row is today's sum_b share_b sum_d (q_d - min_mean) x.
     """
-    share = model.variables["share"]
+    share, slack = model.variables["share"], model.variables["quality_slack"]
     floors = sets.workloads[sets.workloads["min_mean"].notna()].reset_index(drop=True)
+    coords = Coords(floors[["workload"]], _dense(sets, "period"))
+    row_of = pd.Series(np.arange(len(floors)), index=floors["workload"].to_numpy())
     arcs = sets.arcs
-    workload_of_arc = arcs["workload"].to_numpy()
-    row_of_workload = pd.Series(np.arange(len(floors)), index=floors["workload"].to_numpy())
-    selected = np.isin(workload_of_arc, floors["workload"].to_numpy())
-    min_mean = floors.set_index("workload")["min_mean"].reindex(workload_of_arc[selected]).to_numpy()
-    bucket_share = sets.cells["share"].to_numpy()[arcs["cell"].to_numpy()[selected]]
-    coefs = bucket_share * (arcs["quality"].to_numpy()[selected] - min_mean)
-    rows = row_of_workload.reindex(workload_of_arc[selected]).to_numpy()
-    slack = model.variables["quality_slack"]
-    model.add_constraints(
-        "mean_quality", pd.Index(floors["workload"], name="workload"),
-        np.concatenate([rows, np.arange(len(floors))]), np.concatenate([share.columns[selected], slack.columns]),
-        np.concatenate([coefs, np.ones(len(floors))]), lower=0.0,
-    )
+    floor_row = row_of.reindex(arcs["workload"].to_numpy()).to_numpy()
+    selected = ~np.isnan(floor_row)
+    cell = arcs["cell"].to_numpy()[selected]
+    weight = sets.horizon.weights
+    requests = sets.rates * weight[None, None, :]                       # (C, T, S) request weight
+    cell_workload = row_of.reindex(sets.cells["workload"].to_numpy()).to_numpy()
+    total = np.zeros((len(floors), requests.shape[1]))
+    has_floor = ~np.isnan(cell_workload)
+    np.add.at(total, cell_workload[has_floor].astype(int), requests[has_floor].sum(axis=2))
+    norm = np.where(total > 0, total, 1.0)
+    row = floor_row[selected].astype(int)
+    margin = arcs["quality"].to_numpy()[selected] - floors["min_mean"].to_numpy()[row]
+    t, s = _ts(sets)
+    coefs = margin[:, None, None] * requests[cell] / norm[row][:, :, None]
+    rows = coords.at(row.reshape(-1, 1, 1), period=t + 0 * s)
+    cols = share.columns.reshape(share.coords.shape)[selected].ravel()
+    model.add_constraints("Workload-mean-quality", coords,
+                          np.concatenate([rows, np.arange(coords.size)]), np.concatenate([cols, slack.columns]),
+                          np.concatenate([coefs.ravel(), np.ones(coords.size)]), lower=0.0)

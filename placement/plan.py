@@ -23,11 +23,13 @@ from solvers.base import relative_gap
 from solvers import SolverSettings, Status
 
 ROUTING_COLUMNS = ["workload", "bucket", "input_tokens", "output_tokens", "model", "accelerator",
-                   "chips_per_replica", "share", "requests_per_s", "replica_requests_per_s",
+                   "chips_per_replica", "period", "slice", "share", "requests_per_s", "replica_requests_per_s",
                    "output_tokens_per_s_per_user", "ttft_s", "source"]
-REPLICA_COLUMNS = ["model", "accelerator", "chips_per_replica", "pool", "replicas", "chips"]
-POOL_COLUMNS = ["pool", "accelerator", "kind", "chips_used", "chips_committed", "max_chips", "utilization",
-                "per_hour"]
+REPLICA_COLUMNS = ["model", "accelerator", "chips_per_replica", "pool", "period", "slice", "replicas", "chips"]
+POOL_COLUMNS = ["pool", "accelerator", "kind", "period", "chips_used", "chips_committed", "max_chips", "utilization",
+                "per_hour", "cost"]
+FLEET_COLUMNS = ["model", "accelerator", "chips_per_replica", "pool", "period", "replicas"]
+COMMITMENT_COLUMNS = ["pool", "bought_in", "blocks", "chips", "first_period", "last_period", "cost"]
 FLOAT_DIGITS = 9
 
 
@@ -59,50 +61,78 @@ def plan_document(loaded: LoadedScenario, outcome: Outcome, settings: SolverSett
     solution = outcome.solution
     result = outcome.result
     status = plan_status(outcome)
+    horizon = outcome.sets.horizon
+    hours = horizon.total_hours
     doc: dict[str, Any] = {
         "status": status,
         "scenario": {"name": scenario.name, "sha256": loaded.sha256, "file": str(loaded.path),
-                     "currency": scenario.currency, "hours": scenario.hours},
+                     "currency": scenario.currency, "hours": hours},
+        "periods": _records(horizon.periods.rename(columns={"period": "id"}), ["id", "hours"]),
+        "slices": _records(horizon.slices.rename(columns={"slice": "id"}), ["id", "weight", "hours"]),
     }
     if solution is not None:
         value = solution.objective
-        bound = result.bound if result is not None else None
-        if bound is not None and status == "optimal":
+        bound = result.bound / hours if result is not None and result.bound is not None else None
+        if bound is not None:
             bound = min(bound, value)
+        lp = outcome.lp_bound / hours if outcome.lp_bound is not None else None
         doc["objective"] = {"value": value, "bound": bound, "gap": relative_gap(value, bound),
-                            "unit": f"{scenario.currency}/h", "lp_relaxation": outcome.lp_bound}
-        pools = solution.pools
-        by_pool = [{"pool": p, "per_hour": v, "kind": k} for p, v, k in zip(pools["pool"], pools["per_hour"], pools["kind"])]
-        doc["cost"] = {
-            "per_hour": solution.cost_per_hour,
-            "period": solution.cost_per_hour * scenario.hours,
-            "unserved_penalty_per_hour": solution.unserved_cost_per_hour,
-            "fixed_cost_period": float(pools["fixed_cost"].sum()),
-            "by_pool": by_pool,
-        }
+                            "unit": f"{scenario.currency}/h", "lp_relaxation": lp}
+        doc["cost"] = _cost(solution, scenario)
         doc["replicas"] = _records(solution.replicas, REPLICA_COLUMNS)
         doc["routing"] = _records(solution.routing, ROUTING_COLUMNS + ["quality"])
-        # one row per bucket, zeros included: routing shares + unserved share = 1 for every bucket
-        doc["unserved"] = _records(solution.unserved, ["workload", "bucket", "share", "requests_per_s"])
-        doc["pools"] = _records(pools, POOL_COLUMNS + ["blocks", "block_chips"])
+        # one row per (bucket, period, slice), zeros included: routing shares + unserved share = 1
+        doc["unserved"] = _records(solution.unserved, ["workload", "bucket", "period", "slice", "share",
+                                                       "requests_per_s"])
+        doc["pools"] = _records(solution.pools, POOL_COLUMNS + ["blocks", "block_chips"])
+        doc["fleet"] = _records(solution.fleet, FLEET_COLUMNS)
+        doc["commitments"] = _records(solution.commitments, COMMITMENT_COLUMNS)
         doc["baselines"] = _baselines(outcome, value)
     else:
         doc.update({"objective": {"value": None, "bound": None, "gap": None, "unit": f"{scenario.currency}/h"},
-                    "cost": None, "replicas": [], "routing": [], "unserved": [], "pools": [], "baselines": []})
+                    "cost": None, "replicas": [], "routing": [], "unserved": [], "pools": [], "fleet": [],
+                    "commitments": [], "baselines": []})
     doc["solver"] = {
         "backend": settings.backend,
         "engine": settings.engine,
         "version": result.version if result is not None else None,
         "build_s": outcome.build_s,
-        "solve_s": result.solve_s if result is not None else 0.0,
+        "solve_s": sum(v for k, v in outcome.timings.items() if k in ("relaxation", "heuristic", "mip")),
         "time_limit_s": settings.time_limit_s,
         "mip_gap": settings.mip_gap,
         "message": result.message if result is not None else "",
+        "canonical": outcome.canonical,
+        "stages_s": dict(outcome.timings),
+        "notes": list(outcome.notes),
         "model": outcome.model_stats,
     }
     doc["diagnosis"] = diagnosis or []
     doc["explanations"] = explanations or []
     return _clean(doc)
+
+
+def _cost(solution, scenario) -> dict[str, Any]:
+    """Horizon totals, the per-hour figures of the single-period contract, and the breakdowns."""
+    pools = solution.pools
+    by_pool = (pools.groupby(["pool", "kind"], sort=False)["cost"].sum().reset_index())
+    period_columns = [c for c in solution.by_period.columns if c.startswith("pool:")]
+    return {
+        "per_hour": solution.cost_per_hour,
+        "period": solution.pools_total,
+        "total": solution.total,
+        "unserved_penalty_per_hour": solution.unserved_cost_per_hour,
+        "unserved_penalty": solution.unserved_total,
+        "beyond_horizon": solution.beyond_horizon,
+        "fixed": solution.fixed,
+        "fixed_cost_period": float(pools.drop_duplicates("pool")["fixed_cost"].sum()),
+        "by_pool": [{"pool": p, "kind": k, "per_hour": c / solution.total_hours, "total": c}
+                    for p, k, c in zip(by_pool["pool"], by_pool["kind"], by_pool["cost"])],
+        "by_period": [{"period": row["period"], "total": row["total"], "per_hour": row["total"] / row["hours"],
+                       "pools": row["pools"], "churn": row["churn"], "unserved_penalty": row["unserved_penalty"],
+                       "by_pool": [{"pool": c[5:], "cost": row[c]} for c in period_columns]}
+                      for row in solution.by_period.to_dict("records")],
+        "churn": _records(solution.churn, ["period", "chips_moved", "cost", "limit"]),
+    }
 
 
 def plan_status(outcome: Outcome) -> str:
@@ -139,7 +169,9 @@ def write_plan_folder(doc: dict[str, Any], summary: str, out_dir: Path) -> Path:
         (staging / "plan.json").write_text(plan_json(doc))
         for name, key, columns in (("replicas.csv", "replicas", REPLICA_COLUMNS),
                                    ("routing.csv", "routing", ROUTING_COLUMNS),
-                                   ("pools.csv", "pools", POOL_COLUMNS)):
+                                   ("pools.csv", "pools", POOL_COLUMNS),
+                                   ("fleet.csv", "fleet", FLEET_COLUMNS),
+                                   ("commitments.csv", "commitments", COMMITMENT_COLUMNS)):
             frame = pd.DataFrame(doc.get(key) or [], columns=None)
             frame = frame.reindex(columns=[c for c in columns if c in frame.columns] if len(frame) else columns)
             frame.to_csv(staging / name, index=False, lineterminator="\n")

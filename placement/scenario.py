@@ -132,6 +132,20 @@ class Workload(Strict):
     allowed_models: list[str] | None = Field(default=None, min_length=1)
     must_serve: bool = True
     unserved_cost_per_request: float | None = Field(default=None, ge=0, description="currency per shed request")
+    growth: dict[str, float] = Field(default_factory=dict,
+                                     description="rate multiplier per period id; missing periods = 1")
+    shape: dict[str, float] = Field(default_factory=dict, description="rate multiplier per slice id; missing = 1")
+    headroom: float | None = Field(default=None, ge=0, lt=1,
+                                   description="this workload's share of replica capacity kept free "
+                                               "(default: options.headroom)")
+
+    @field_validator("growth", "shape")
+    @classmethod
+    def _nonnegative_multipliers(cls, value: dict[str, float]) -> dict[str, float]:
+        for key, factor in value.items():
+            if not (isinstance(factor, (int, float)) and math.isfinite(factor) and factor >= 0):
+                raise ValueError(f"multiplier for {key!r} must be a finite number >= 0, got {factor!r}")
+        return value
 
     @model_validator(mode="after")
     def _shares_and_shedding(self) -> "Workload":
@@ -149,16 +163,48 @@ class Workload(Strict):
 PoolKind = Literal["prepaid", "reserved", "on_demand", "spot"]
 
 
+class Commitment(Strict):
+    """A reserved contract already signed: `blocks` usable from the first period through `through`; sunk."""
+
+    blocks: int = Field(ge=1)
+    through: str = Field(min_length=1, description="last period id the contract covers")
+
+
 class Pool(Strict):
-    """Capacity one can run on: owned (prepaid), take-or-pay (reserved) or rented (on_demand, spot)."""
+    """Capacity one can run on: owned (prepaid), take-or-pay (reserved) or rented (on_demand, spot).
+
+    The rules of each kind (variables, rows, cost) live in placement/capacity_types/<kind>.py.
+    """
 
     id: str = Field(min_length=1)
     accelerator: str = Field(min_length=1)
     kind: PoolKind
-    max_chips: int = Field(ge=0, description="supply cap, chips")
+    max_chips: int | dict[str, int] = Field(
+        description="supply cap, chips: a number, or chips per period id (deliveries; every period listed)")
     block_chips: int = Field(default=1, ge=1, description="reserved purchase granularity, chips")
     price_per_chip_hour: float | None = Field(default=None, ge=0, description="currency per chip-hour")
-    fixed_cost: float = Field(default=0, ge=0, description="sunk cost for the period; reported, never decides")
+    fixed_cost: float = Field(default=0, ge=0, description="sunk cost per period; reported, never decides")
+    term_periods: int = Field(default=1, ge=1, description="reserved: periods a block bought is paid and usable")
+    lead_periods: int = Field(default=0, ge=0, description="reserved: periods between purchase and first use")
+    committed: list[Commitment] = Field(default_factory=list, description="reserved: contracts already signed")
+    availability: dict[str, float] = Field(
+        default_factory=dict, description="spot: fraction of max_chips obtainable per slice id (default 1)")
+
+    @field_validator("max_chips")
+    @classmethod
+    def _nonnegative_chips(cls, value: int | dict[str, int]) -> int | dict[str, int]:
+        for key, chips in (value.items() if isinstance(value, dict) else [("", value)]):
+            if chips < 0:
+                raise ValueError(f"max_chips{'.' + key if key else ''} must be >= 0, got {chips}")
+        return value
+
+    @field_validator("availability")
+    @classmethod
+    def _fractions(cls, value: dict[str, float]) -> dict[str, float]:
+        for key, fraction in value.items():
+            if not (isinstance(fraction, (int, float)) and 0 <= fraction <= 1):
+                raise ValueError(f"availability.{key} must be a fraction in [0, 1], got {fraction!r}")
+        return value
 
     @model_validator(mode="after")
     def _price_matches_kind(self) -> "Pool":
@@ -169,13 +215,26 @@ class Pool(Strict):
                 )
         elif self.price_per_chip_hour is None:
             raise ValueError(f"a {self.kind} pool needs price_per_chip_hour")
-        if self.kind != "reserved" and "block_chips" in self.model_fields_set and self.block_chips != 1:
-            raise ValueError("block_chips applies to reserved pools only")
+        if self.kind != "reserved":
+            for name in ("block_chips", "term_periods", "lead_periods", "committed"):
+                if name in self.model_fields_set and getattr(self, name) not in (1, 0, []):
+                    raise ValueError(f"{name} applies to reserved pools only")
+        if self.kind != "spot" and self.availability:
+            raise ValueError("availability applies to spot pools only")
         return self
 
     @property
     def price(self) -> float:
         return float(self.price_per_chip_hour or 0.0)
+
+    def cap(self, period: str) -> int:
+        """Chips this pool may hold in one period (deliveries for prepaid; the contract cap for reserved)."""
+        return int(self.max_chips[period] if isinstance(self.max_chips, dict) else self.max_chips)
+
+    @property
+    def peak_chips(self) -> int:
+        """The largest cap over the horizon."""
+        return int(max(self.max_chips.values(), default=0) if isinstance(self.max_chips, dict) else self.max_chips)
 
 
 class SolverOptions(Strict):
@@ -210,6 +269,10 @@ def resolve_backend_engine(backend: str | None, engine: str | None) -> tuple[str
     return backend, engine or DEFAULT_ENGINE[backend]
 
 
+class SliceOptions(Strict):
+    count: int = Field(ge=1, le=1000, description="how many slices to derive from the load curve")
+
+
 class Options(Strict):
     headroom: float = Field(default=0.0, ge=0, lt=1, description="fraction of replica capacity kept free")
     max_shapes_per_model_accelerator: int | None = Field(
@@ -218,6 +281,11 @@ class Options(Strict):
                     "fewer shapes are simpler to operate, at a price the plan shows")
     solver: SolverOptions = Field(default_factory=SolverOptions)
     baselines: bool = Field(default=True, description="also solve the best single-accelerator plans")
+    max_churn_chips: int | dict[str, int] | None = Field(
+        default=None, description="per period: chips of replicas added + removed vs the period before "
+                                  "(a number, or per period id)")
+    churn_cost_per_chip: float = Field(default=0, ge=0, description="currency per chip moved (added or removed)")
+    slices: SliceOptions | None = Field(default=None, description="derive slices from load_curve")
 
 
 class ProfileRow(Strict):
@@ -237,6 +305,43 @@ class ProfileRow(Strict):
     note: str | None = None
 
 
+class Period(Strict):
+    id: str = Field(min_length=1)
+    hours: float = Field(gt=0, le=100_000, description="hours in this period")
+
+
+class Slice(Strict):
+    id: str = Field(min_length=1)
+    weight: float = Field(gt=0, le=1, description="fraction of each period's hours in this slice")
+
+
+class DemandRow(Strict):
+    """Explicit demand: the workload's total rate in one (period, slice), split over buckets by share."""
+
+    workload: str = Field(min_length=1)
+    period: str = Field(min_length=1)
+    slice: str = Field(min_length=1)
+    requests_per_s: float = Field(ge=0)
+
+
+class LoadCurveRow(Strict):
+    """One hour of a workload's measured load, from which slices are derived."""
+
+    workload: str = Field(min_length=1)
+    hour: int = Field(ge=0)
+    requests_per_s: float = Field(ge=0)
+
+
+class FleetRow(Strict):
+    """Replicas running before the first period (the state churn is measured against)."""
+
+    model: str = Field(min_length=1)
+    accelerator: str = Field(min_length=1)
+    chips_per_replica: int = Field(ge=1)
+    pool: str = Field(min_length=1)
+    replicas: int = Field(ge=0)
+
+
 class Scenario(Strict):
     name: str = Field(min_length=1)
     currency: str = "USD"
@@ -248,6 +353,14 @@ class Scenario(Strict):
     profiles: list[ProfileRow] | None = None
     options: Options = Field(default_factory=Options)
     description: str | None = None
+    periods: list[Period] | None = Field(default=None, min_length=1,
+                                         description="the horizon, in order; absent = one period of `hours`")
+    slices: list[Slice] | None = Field(default=None, min_length=1,
+                                       description="representative slices of every period; absent = one slice")
+    demand: list[DemandRow] | None = Field(default=None, description="explicit rates (or a CSV path)")
+    load_curve: list[LoadCurveRow] | None = Field(default=None,
+                                                  description="hourly rates (or a CSV path); slices derived")
+    fleet: list[FleetRow] | None = Field(default=None, description="replicas running before the first period")
 
     def accelerator(self, accel_id: str) -> Accelerator:
         return next(a for a in self.accelerators if a.id == accel_id)
@@ -271,7 +384,7 @@ PROFILE_NUMERIC = {
     "batch_size": "int>=1",
 }
 PROFILE_COLUMNS = ["model", "accelerator", *PROFILE_NUMERIC, "source", "note"]
-TABLE_FIELDS = ("accelerators", "models", "pools", "profiles")
+TABLE_FIELDS = ("accelerators", "models", "pools", "profiles", "demand", "load_curve", "fleet")
 
 
 class LoadedScenario:
@@ -668,6 +781,7 @@ def cross_check(data: dict[str, Any], profiles: pd.DataFrame | None, label: str,
                 problems.append(Problem(label, f"workloads[{i}].quality.metric",
                                         f"no candidate model has a score for metric {metric!r}; "
                                         "add it to the models' quality or fix the metric name"))
+    problems += cross_check_time(data, label, origins, ids)
     if profiles is not None and len(profiles):
         profiles_label = origins.get("profiles", label)
         for column, known in (("model", model_ids), ("accelerator", accel_ids)):
@@ -679,6 +793,105 @@ def cross_check(data: dict[str, Any], profiles: pd.DataFrame | None, label: str,
                          else f"profiles[{first}].{column}")
                 problems.append(Problem(profiles_label, place, f"unknown {column} {value!r}; known: {sorted(known)}"))
     return problems
+
+
+def cross_check_time(data: dict[str, Any], label: str, origins: dict[str, str],
+                     ids: dict[str, set[str]]) -> list[Problem]:
+    """Periods, slices, contracts and the fleet: every id they name must exist (time-and-contracts.md)."""
+    problems: list[Problem] = []
+
+    def where(field: str, i: int, sub: str) -> tuple[str, str]:
+        if field in origins:
+            return origins[field], f"row {i + 1} (line {i + 2}), column {sub}"
+        return label, f"{field}[{i}].{sub}"
+
+    def listed_ids(field: str) -> list[str] | None:
+        items = data.get(field)
+        if not isinstance(items, list):
+            return None
+        seen: list[str] = []
+        for i, item in _entries(data, field):
+            item_id = item.get("id")
+            if isinstance(item_id, str):
+                if item_id in seen:
+                    problems.append(Problem(label, f"{field}[{i}].id", f"duplicate {field[:-1]} id {item_id!r}"))
+                seen.append(item_id)
+        return seen
+
+    periods = listed_ids("periods")
+    slices = listed_ids("slices")
+    period_ids = set(periods) if periods is not None else {DEFAULT_PERIOD}
+    derived = data.get("load_curve") is not None
+    slice_options = (data.get("options") or {}).get("slices") if isinstance(data.get("options"), dict) else None
+    if derived and data.get("slices") is not None:
+        problems.append(Problem(label, "slices", "slices are derived from load_curve; drop `slices:` or the curve"))
+    if derived and not isinstance(slice_options, dict):
+        problems.append(Problem(label, "options.slices", "load_curve needs options.slices: {count: K}"))
+    if slice_options is not None and not derived:
+        problems.append(Problem(label, "options.slices", "options.slices derives slices from load_curve; "
+                                                          "give load_curve or list `slices:`"))
+    slice_ids = set(slices) if slices is not None else ({DEFAULT_SLICE} if not derived else None)
+    weights = [item.get("weight") for _, item in _entries(data, "slices")]
+    if slices is not None and all(isinstance(w, (int, float)) for w in weights) and weights:
+        if abs(sum(weights) - 1.0) > SHARE_TOLERANCE:
+            problems.append(Problem(label, "slices", f"slice weights sum to {sum(weights):.6g}, not 1"))
+
+    def check_keys(mapping: Any, known: set[str] | None, file: str, field: str, what: str, every: bool = False):
+        if not isinstance(mapping, dict) or known is None:
+            return
+        for key in mapping:
+            if key not in known:
+                problems.append(Problem(file, f"{field}.{key}", f"unknown {what} {key!r}; known: {sorted(known)}"))
+        missing = sorted(known - set(mapping))
+        if every and missing:
+            problems.append(Problem(file, field, f"no value for {what}s {missing}; give every {what} "
+                                                 "or a single number"))
+
+    for i, workload in _entries(data, "workloads"):
+        check_keys(workload.get("growth"), period_ids, label, f"workloads[{i}].growth", "period")
+        check_keys(workload.get("shape"), slice_ids, label, f"workloads[{i}].shape", "slice")
+    for i, pool in _entries(data, "pools"):
+        file, field = where("pools", i, "max_chips")
+        check_keys(pool.get("max_chips"), period_ids, file, field, "period", every=True)
+        check_keys(pool.get("availability"), slice_ids, label, f"pools[{i}].availability", "slice")
+        for j, contract in enumerate(pool.get("committed") or [] if isinstance(pool.get("committed"), list) else []):
+            through = contract.get("through") if isinstance(contract, dict) else None
+            if isinstance(through, str) and through not in period_ids:
+                problems.append(Problem(label, f"pools[{i}].committed[{j}].through",
+                                        f"unknown period {through!r}; known: {sorted(period_ids)}"))
+    options = data.get("options") if isinstance(data.get("options"), dict) else {}
+    check_keys(options.get("max_churn_chips"), period_ids, label, "options.max_churn_chips", "period", every=True)
+    pools = {p.get("id"): p for _, p in _entries(data, "pools")}
+    for i, row in _entries(data, "fleet"):
+        for column, known in (("model", ids["models"]), ("accelerator", ids["accelerators"]),
+                              ("pool", set(pools))):
+            value = row.get(column)
+            if isinstance(value, str) and value not in known:
+                problems.append(Problem(*where("fleet", i, column), f"unknown {column} {value!r}; known: {sorted(known)}"))
+        pool = pools.get(row.get("pool"))
+        if isinstance(pool, dict) and isinstance(row.get("accelerator"), str) and \
+                pool.get("accelerator") != row.get("accelerator") and row.get("accelerator") in ids["accelerators"]:
+            problems.append(Problem(*where("fleet", i, "pool"),
+                                    f"pool {row.get('pool')!r} holds {pool.get('accelerator')!r}, "
+                                    f"not {row.get('accelerator')!r}"))
+    for field, columns in (("demand", (("workload", ids["workloads"]), ("period", period_ids), ("slice", slice_ids))),
+                           ("load_curve", (("workload", ids["workloads"]),))):
+        seen_keys: dict[tuple, int] = {}
+        for i, row in _entries(data, field):
+            for column, known in columns:
+                value = row.get(column)
+                if known is not None and isinstance(value, str) and value not in known:
+                    problems.append(Problem(*where(field, i, column), f"unknown {column} {value!r}; known: {sorted(known)}"))
+            key = tuple(row.get(c) for c in ([c for c, _ in columns] + (["hour"] if field == "load_curve" else [])))
+            if key in seen_keys:
+                problems.append(Problem(*where(field, i, columns[0][0]),
+                                        f"duplicate row for {key} (first at row {seen_keys[key] + 1})"))
+            seen_keys.setdefault(key, i)
+    return problems
+
+
+DEFAULT_PERIOD = "p1"
+DEFAULT_SLICE = "all"
 
 
 def _entries(data: dict[str, Any], field: str) -> list[tuple[int, dict[str, Any]]]:

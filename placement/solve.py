@@ -1,9 +1,11 @@
 """A solve from validated scenario to labelled solution: lookup, index sets, MIP, backend, baselines.
 
-The raw solver vector is turned back into frames labelled by the index sets, then normalized by
-a documented rule (replicas trimmed to what the routing needs, most expensive pool first; reserved
-blocks to the fewest that hold the used chips), so plans are deterministic and never pay for idle
-capacity the solver left in by tolerance.
+One wall-clock budget (`Budget`) covers the whole command: relaxation, heuristic, full MIP, the canonical
+pass, tie-break LPs, baselines and diagnosis all take what is left of it, and whatever a stage had to
+skip or cut short is recorded in `Outcome.notes` and the plan.
+
+Bounds are only ever proven ones: the LP relaxation's optimum, or a MIP solver's dual bound. An incumbent
+is never reported as a bound.
 """
 
 from __future__ import annotations
@@ -15,31 +17,42 @@ import numpy as np
 import pandas as pd
 
 import solvers
-from placement.formulation import SECONDS_PER_HOUR, build_model
+from placement.extract import SHARE_EPS, Solution, extract
+from placement.formulation import SECONDS_PER_HOUR, arc_load, build_model
 from placement.indexsets import IndexSets, build_index_sets
 from placement.profiles import demand_cells, lookup, profile_table
 from placement.scenario import LoadedScenario, Scenario
 from solvers import SolverResult, SolverSettings, Status
 from solvers.base import relative_gap
 
-SHARE_EPS = 1e-9       # shares below this are numerical noise, reported as 0
-REPLICA_EPS = 1e-6     # load within this of an integer needs no extra replica
+# The canonical pass (exact optimum, then the fewest replicas among plans of that cost) runs when the
+# model has at most this many integer variables: small instances, where it costs little and makes every
+# engine return the same rows. Larger plans are identical across engines in cost within the gap only.
+CANONICAL_MAX_INTEGERS = 3000
 
 
-@dataclass
-class Solution:
-    """A plan in frames labelled by the index sets, plus its cost recomputed from the rows."""
+class Budget:
+    """Wall-clock seconds for a whole command, shared by its stages."""
 
-    routing: pd.DataFrame
-    unserved: pd.DataFrame
-    replicas: pd.DataFrame
-    pools: pd.DataFrame
-    cost_per_hour: float
-    unserved_cost_per_hour: float
+    def __init__(self, seconds: float):
+        self.seconds = float(seconds)
+        self.started = time.perf_counter()
 
     @property
-    def objective(self) -> float:
-        return self.cost_per_hour + self.unserved_cost_per_hour
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    @property
+    def remaining(self) -> float:
+        return max(self.seconds - self.elapsed, 0.0)
+
+    def slice(self, fraction: float = 1.0, floor: float = 0.05) -> float:
+        """Seconds a stage may take: a fraction of what remains, at least `floor`, never past the end."""
+        return max(min(self.remaining * fraction, self.remaining), floor)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.remaining <= 0.05
 
 
 @dataclass
@@ -67,6 +80,13 @@ class Outcome:
     cells: pd.DataFrame | None = None        # demand cells
     candidates: pd.DataFrame | None = None   # every (cell, deployment) with R > 0 under the SLO
     model_stats: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    canonical: bool = False
+
+    @property
+    def hours(self) -> float:
+        return self.sets.horizon.total_hours
 
 
 def settings_from(scenario: Scenario, **overrides) -> SolverSettings:
@@ -85,82 +105,134 @@ def prepare(loaded: LoadedScenario) -> tuple[pd.DataFrame, pd.DataFrame, pd.Data
     return table, cells, lookup(cells, table)
 
 
-def optimize(loaded: LoadedScenario, settings: SolverSettings, baselines: bool | None = None) -> Outcome:
+def optimize(loaded: LoadedScenario, settings: SolverSettings, baselines: bool | None = None,
+             budget: Budget | None = None) -> Outcome:
     scenario = loaded.scenario
+    budget = budget or Budget(settings.time_limit_s)
     started = time.perf_counter()
     table, cells, candidates = prepare(loaded)
+    lookup_s = time.perf_counter() - started
     sets = build_index_sets(scenario, cells, candidates)
-    outcome = solve_sets(sets, settings, started)
+    outcome = solve_sets(sets, settings, budget, started)
+    outcome.timings = {"lookup": lookup_s, **outcome.timings}
     outcome.table, outcome.cells, outcome.candidates = table, cells, candidates
     want_baselines = scenario.options.baselines if baselines is None else baselines
     if want_baselines and outcome.solution is not None:
-        outcome.baselines = single_accelerator_baselines(scenario, cells, candidates, settings)
+        started = time.perf_counter()
+        outcome.baselines = single_accelerator_baselines(scenario, cells, candidates, settings, budget,
+                                                         outcome.notes)
+        outcome.timings["baselines"] = time.perf_counter() - started
+    elif not want_baselines:
+        outcome.notes.append("single-accelerator baselines skipped (not asked for)")
     return outcome
 
 
-def solve_sets(sets: IndexSets, settings: SolverSettings, started: float | None = None) -> Outcome:
+def solve_sets(sets: IndexSets, settings: SolverSettings, budget: Budget | None = None,
+               started: float | None = None, canonical: bool = True) -> Outcome:
     """Build and solve the MIP on given index sets; infeasible at once if a must-serve cell has no arc."""
+    budget = budget or Budget(settings.time_limit_s)
     started = time.perf_counter() if started is None else started
     if unservable_cells(sets).any():
         return Outcome(Status.INFEASIBLE, sets, None, None, None, time.perf_counter() - started)
+    clock = time.perf_counter()
     model = build_model(sets)
     arrays = model.arrays()
+    timings = {"build": time.perf_counter() - clock}
     build_s = time.perf_counter() - started
+    notes: list[str] = []
     share = model.variables["share"]
-    result, lp_bound = solve_with_incumbent(arrays, settings, share.columns, sets.arcs["deployment"].to_numpy())
+    groups = np.repeat(sets.arcs["deployment"].to_numpy(), share.coords.size // max(len(sets.arcs), 1))
+    result, lp_bound = solve_with_incumbent(arrays, settings, share.columns, groups, budget, timings, notes)
     solution = None
+    is_canonical = False
     if result.has_solution:
-        x = least_load_routing(model, sets, arrays, result.x, settings)
-        solution = extract(model, sets, x)
-    return Outcome(result.status, sets, result, solution, lp_bound, build_s, model_stats=model.stats())
+        x = result.x
+        if canonical:
+            clock = time.perf_counter()
+            x, result, is_canonical = canonical_integers(model, sets, arrays, x, result, settings, budget, notes)
+            timings["canonical"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        x = least_load_routing(model, sets, arrays, x, settings, budget, notes)
+        timings["tie_break"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        blocks = model.array("blocks", x) if "blocks" in model.variables else None
+        solution = extract(model, sets, x, blocks)
+        timings["extract"] = time.perf_counter() - clock
+    return Outcome(result.status, sets, result, solution, lp_bound, build_s, model_stats=model.stats(),
+                   timings=timings, notes=notes, canonical=is_canonical)
 
 
 def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarray | None = None,
-                         arc_groups: np.ndarray | None = None) -> tuple[SolverResult, float | None]:
-    """LP relaxation, then a heuristic plan, then the MIP within what is left of the time limit.
+                         arc_groups: np.ndarray | None = None, budget: Budget | None = None,
+                         timings: dict[str, float] | None = None,
+                         notes: list[str] | None = None) -> tuple[SolverResult, float | None]:
+    """LP relaxation, then a heuristic plan, then the MIP within what is left of the budget.
 
-    The relaxation gives the bound the contract reports and proves infeasibility early. The heuristic
-    plan is the MIP restricted to the deployments the relaxation uses (`arc_groups` names each arc
-    column's deployment), or failing that the relaxation's routing with only replicas and blocks left
-    to solve. When that plan is within the requested gap of the LP bound it is proven optimal and the
-    full MIP is skipped; otherwise the MIP runs, and if it stops with nothing better (time limit) the
-    heuristic plan is returned as `feasible` with the best bound known, instead of no plan at all.
+    The relaxation gives a proven bound and proves infeasibility early. The heuristic plan is the MIP
+    restricted to the deployments the relaxation uses (`arc_groups` names each arc column's deployment),
+    or failing that the relaxation's routing with only replicas and blocks left to solve. When that plan is
+    within the requested gap of the LP bound it is proven optimal and the full MIP is skipped; otherwise the
+    full MIP runs with the plan as its starting point, and if it stops with nothing better the heuristic
+    plan is returned as `feasible` with the best proven bound, instead of no plan at all.
     """
-    started = time.perf_counter()
-    relaxed = solvers.solve(arrays.relaxed(), replace(settings, relax_integrality=True))
+    budget = budget or Budget(settings.time_limit_s)
+    timings = timings if timings is not None else {}
+    notes = notes if notes is not None else []
+    clock = time.perf_counter()
+    relaxed = solvers.solve(arrays.relaxed(), replace(settings, relax_integrality=True,
+                                                      time_limit_s=budget.slice(0.5)))
+    timings["relaxation"] = time.perf_counter() - clock
     if relaxed.status == Status.INFEASIBLE:
         return relaxed, None
     lp_bound = relaxed.objective if relaxed.status == Status.OPTIMAL else None
     incumbent = None
     if lp_bound is not None and arrays.integer.any() and (~arrays.integer).any():
-        budget = max((settings.time_limit_s - (time.perf_counter() - started)) / 3, 0.1)
-        incumbent = (_restricted_to_used(arrays, relaxed.x, arc_columns, arc_groups, settings, budget)
-                     or _routing_fixed(arrays, relaxed.x, settings, budget))
+        clock = time.perf_counter()
+        allowance = budget.slice(1 / 3)
+        incumbent = (_restricted_to_used(arrays, relaxed.x, arc_columns, arc_groups, settings, allowance)
+                     or _routing_fixed(arrays, relaxed.x, settings, budget.slice(1 / 3)))
+        timings["heuristic"] = time.perf_counter() - clock
         if incumbent is not None and relative_gap(incumbent[1], lp_bound) <= settings.mip_gap:
             return SolverResult(Status.OPTIMAL, incumbent[0], incumbent[1], lp_bound,
-                                time.perf_counter() - started, relaxed.backend, settings.engine, relaxed.version,
+                                time.perf_counter() - clock, relaxed.backend, settings.engine, relaxed.version,
                                 "proven by the LP bound: the restricted MIP's plan is within the gap"), lp_bound
-    remaining = settings.time_limit_s - (time.perf_counter() - started)
-    result = solvers.solve(arrays, replace(settings, time_limit_s=max(remaining, 0.1)))
-    result.solve_s = time.perf_counter() - started
-    if result.status == Status.OPTIMAL or incumbent is None:
-        return result, lp_bound
-    if result.has_solution and result.objective <= incumbent[1]:
-        return result, lp_bound
-    bounds = [b for b in (result.bound, lp_bound) if b is not None]
-    bound = max(bounds) if bounds else None
+    if budget.exhausted and incumbent is not None:
+        notes.append("full MIP skipped: the time limit was reached after the heuristic plan")
+        return SolverResult(Status.FEASIBLE, incumbent[0], incumbent[1], lp_bound, 0.0, relaxed.backend,
+                            settings.engine, relaxed.version, "time limit: heuristic plan"), lp_bound
+    clock = time.perf_counter()
+    start = incumbent[0] if incumbent is not None else None
+    result = solvers.solve(arrays, replace(settings, time_limit_s=budget.slice()), start=start)
+    timings["mip"] = time.perf_counter() - clock
+    bound = _proven_bound(result.bound, lp_bound)
+    if result.has_solution and (incumbent is None or result.objective <= incumbent[1]):
+        status = result.status
+        if status == Status.FEASIBLE:
+            notes.append("MIP stopped at the time limit: plan not proven optimal")
+        return replace(result, bound=bound), lp_bound
+    if incumbent is None:
+        return replace(result, bound=bound), lp_bound
+    notes.append("MIP found nothing better than the heuristic plan in time")
     message = f"{result.message}; plan from the heuristic (the MIP found nothing better in time)"
-    return SolverResult(Status.FEASIBLE, incumbent[0], incumbent[1], bound, result.solve_s, result.backend,
+    status = Status.OPTIMAL if relative_gap(incumbent[1], bound) is not None and \
+        relative_gap(incumbent[1], bound) <= settings.mip_gap else Status.FEASIBLE
+    return SolverResult(status, incumbent[0], incumbent[1], bound, result.solve_s, result.backend,
                         result.engine, result.version, message.strip("; ")), lp_bound
+
+
+def _proven_bound(*bounds: float | None) -> float | None:
+    known = [b for b in bounds if b is not None and np.isfinite(b)]
+    return max(known) if known else None
 
 
 def _restricted_to_used(arrays, x_lp, arc_columns, arc_groups, settings, time_limit):
     """The MIP with only the arcs of deployments the relaxation uses (a few percent of all arcs)."""
     if arc_columns is None or not len(arc_columns):
         return None
-    used = np.unique(arc_groups[x_lp[arc_columns] > SHARE_EPS])
+    used = np.zeros(int(arc_groups.max()) + 1, dtype=bool)
+    used[arc_groups[x_lp[arc_columns] > SHARE_EPS]] = True
     dropped = np.zeros(arrays.num_variables, dtype=bool)
-    dropped[arc_columns[~np.isin(arc_groups, used)]] = True
+    dropped[arc_columns[~used[arc_groups]]] = True
     result = solvers.solve(arrays.fix(dropped, np.zeros(int(dropped.sum()))), replace(settings, time_limit_s=time_limit))
     if not result.has_solution:
         return None
@@ -180,32 +252,85 @@ def _routing_fixed(arrays, x_lp, settings, time_limit):
     return x, float(arrays.cost @ x + arrays.objective_offset)
 
 
-def least_load_routing(model, sets: IndexSets, arrays, x: np.ndarray, settings: SolverSettings) -> np.ndarray:
-    """The tie rule for routing: with the solver's replicas, blocks and cost kept, serve as much
-    traffic as possible, then use the least total replica load (the most spare capacity).
+def canonical_integers(model, sets: IndexSets, arrays, x: np.ndarray, result: SolverResult,
+                       settings: SolverSettings, budget: Budget, notes: list[str]):
+    """The documented rule after cost, so every engine returns the same plan: the exact optimum (gap 0),
+    then among plans of that cost the one with the fewest replicas, ties broken by deployment and pool
+    order (each replica weighs 1 + rank / placements, in (model, accelerator, chips, pool) order).
 
-    Many routings cost the same (prepaid capacity is free at the margin; a replica has room to spare;
-    free shedding costs what free capacity costs), and a solver picks among them by whim. Two LPs
-    with the integers fixed and the cost capped at its value pick by this rule instead.
+    Runs on small models only (CANONICAL_MAX_INTEGERS) and within the budget; otherwise the solver's plan
+    stands and the note says so.
     """
     integer = arrays.integer
-    fixed = arrays.fix(integer, np.round(x[integer]))
-    tidy = fixed.with_row(fixed.cost, -np.inf, _cap(float(fixed.cost @ x[~integer])))
+    if integer.sum() > CANONICAL_MAX_INTEGERS:
+        notes.append(f"canonical pass skipped: {int(integer.sum())} integer variables > {CANONICAL_MAX_INTEGERS} "
+                     "(plans from different engines agree in cost within the gap, not row by row)")
+        return x, result, False
+    exact = replace(settings, mip_gap=0.0)
+    optimum = result
+    if relative_gap(result.objective, result.bound) not in (None, 0.0) or result.status != Status.OPTIMAL:
+        optimum = solvers.solve(arrays, replace(exact, time_limit_s=budget.slice(0.5)), start=x)
+        if optimum.status != Status.OPTIMAL or optimum.objective > result.objective + 1e-9 * abs(result.objective):
+            notes.append("canonical pass skipped: the exact optimum was not proven within the time limit")
+            return x, result, False
+    cap = _cap(optimum.objective) + 1e-7 * max(1.0, abs(optimum.objective))
+    replicas = model.variables["replicas"]
+    weight = np.zeros(arrays.num_variables)
+    shape = replicas.coords.shape
+    rank = np.arange(shape[0], dtype=float)[:, None, None] * np.ones(shape)
+    weight[replicas.columns] = 1.0 + rank.ravel() / (shape[0] + 1)
+    fewest = arrays.with_row(arrays.cost, -np.inf, cap - arrays.objective_offset).with_objective(weight)
+    chosen = solvers.solve(fewest, replace(exact, time_limit_s=budget.slice(0.5)), start=optimum.x)
+    if chosen.status != Status.OPTIMAL:
+        notes.append("canonical pass skipped: the fewest-replica plan was not proven within the time limit")
+        return optimum.x, optimum, False
+    value = float(arrays.cost @ chosen.x + arrays.objective_offset)
+    bound = _proven_bound(optimum.bound, result.bound)
+    return chosen.x, replace(optimum, x=chosen.x, objective=value, bound=min(bound, value) if bound is not None
+                             else None, status=Status.OPTIMAL), True
+
+
+def least_load_routing(model, sets: IndexSets, arrays, x: np.ndarray, settings: SolverSettings,
+                       budget: Budget | None = None, notes: list[str] | None = None) -> np.ndarray:
+    """The tie rule for routing: with the solver's integers and cost kept, serve as much traffic as
+    possible, then use the least total replica load (the most spare capacity).
+
+    Many routings cost the same (prepaid capacity is free at the margin; a replica has room to spare;
+    free shedding costs what free capacity costs), and a solver picks among them by whim. Two LPs with the
+    integers fixed and the cost capped at its value pick by this rule instead. Arcs whose deployment has no
+    replica in that (period, slice) can carry nothing, so they are left out of both LPs.
+    """
+    budget = budget or Budget(settings.time_limit_s)
+    integer = arrays.integer
+    fixed_columns = integer.copy()
+    share = model.variables["share"]
+    replicas = np.round(model.array("replicas", x))
+    running = np.zeros((len(sets.deployments),) + replicas.shape[1:])
+    np.add.at(running, sets.placements["deployment"].to_numpy(), replicas)
+    idle = running[sets.arcs["deployment"].to_numpy()] <= 0            # (arcs, T, S)
+    fixed_columns[share.columns[idle.ravel()]] = True
+    values = np.where(integer, np.round(x), 0.0)
+    fixed = arrays.fix(fixed_columns, values[fixed_columns])
+    free = ~fixed_columns
+    tidy = fixed.with_row(fixed.cost, -np.inf, _cap(float(fixed.cost @ x[free])))
+    duration = sets.horizon.duration[None]
     unserved = np.zeros(arrays.num_variables)
-    unserved[model.variables["unserved"].columns] = sets.cells["requests_per_s"].to_numpy()
-    if (unserved[~integer] * arrays.upper[~integer]).any():  # some traffic may be shed: serve the most
-        most = solvers.solve(tidy.with_objective(unserved[~integer]), replace(settings, relax_integrality=True))
+    unserved[model.variables["unserved"].columns] = (sets.rates * duration).ravel()
+    lp = replace(settings, relax_integrality=True)
+    if (unserved[free] * arrays.upper[free]).any():  # some traffic may be shed: serve the most
+        most = solvers.solve(tidy.with_objective(unserved[free]), replace(lp, time_limit_s=budget.slice(0.5)))
         if most.status != Status.OPTIMAL:
+            (notes or []).append("routing tie rule skipped: its LP did not finish within the time limit")
             return x
-        tidy = tidy.with_row(unserved[~integer], -np.inf, _cap(most.objective))
+        tidy = tidy.with_row(unserved[free], -np.inf, _cap(most.objective))
     load = np.zeros(arrays.num_variables)
-    rate = sets.cells["requests_per_s"].to_numpy()[sets.arcs["cell"].to_numpy()]
-    load[model.variables["share"].columns] = rate / sets.arcs["replica_requests_per_s"].to_numpy()
-    result = solvers.solve(tidy.with_objective(load[~integer]), replace(settings, relax_integrality=True))
+    load[share.columns] = (arc_load(sets) * duration).ravel()
+    result = solvers.solve(tidy.with_objective(load[free]), replace(lp, time_limit_s=budget.slice()))
     if result.status != Status.OPTIMAL:
+        (notes or []).append("routing tie rule skipped: its LP did not finish within the time limit")
         return x
-    tidied = x.copy()
-    tidied[~integer] = result.x
+    tidied = np.where(fixed_columns, values, 0.0)
+    tidied[free] = result.x
     return tidied
 
 
@@ -215,112 +340,54 @@ def _cap(value: float) -> float:
 
 
 def unservable_cells(sets: IndexSets) -> np.ndarray:
-    """Must-serve cells with positive demand and no arc: no plan can exist."""
+    """Must-serve cells with positive demand somewhere in the horizon and no arc: no plan can exist."""
     cells = sets.cells
-    has_arc = np.isin(np.arange(len(cells)), sets.arcs["cell"].to_numpy())
-    return cells["must_serve"].to_numpy() & (cells["requests_per_s"].to_numpy() > 0) & ~has_arc
+    has_arc = np.zeros(len(cells), dtype=bool)
+    has_arc[sets.arcs["cell"].to_numpy()] = True
+    demand = (sets.rates > 0).any(axis=(1, 2))
+    return cells["must_serve"].to_numpy() & demand & ~has_arc
 
 
-def extract(model, sets: IndexSets, x: np.ndarray) -> Solution:
-    """Label the solver's vector by the index sets and normalize it (see module docstring)."""
-    share = np.clip(model.values("share", x).to_numpy(), 0.0, 1.0)
-    share[share < SHARE_EPS] = 0.0
-    arcs = sets.arcs
-    cells = sets.cells
-    rate = cells["requests_per_s"].to_numpy()[arcs["cell"].to_numpy()]
-    routing = arcs.assign(share=share, requests_per_s=rate * share)
-    routing = routing.merge(cells[["input_tokens", "output_tokens"]], left_on="cell", right_index=True)
-    routing = routing[routing["share"] > 0].reset_index(drop=True)
+def single_accelerator_baselines(scenario, cells, candidates, settings: SolverSettings,
+                                 budget: Budget | None = None, notes: list[str] | None = None) -> list[Baseline]:
+    """The best plan using one accelerator type only, for every type that has a pool.
 
-    served = np.bincount(arcs["cell"].to_numpy(), weights=share, minlength=len(cells))
-    unserved_share = np.clip(1.0 - served, 0.0, 1.0)
-    unserved_share[unserved_share < SHARE_EPS] = 0.0
-    unserved = cells[["workload", "bucket"]].assign(
-        share=unserved_share, requests_per_s=cells["requests_per_s"].to_numpy() * unserved_share
-    )
-    unserved_cost = float(
-        (unserved["requests_per_s"] * SECONDS_PER_HOUR * cells["unserved_cost_per_request"]).sum()
-    )
-
-    load = np.bincount(
-        routing["deployment"].to_numpy(),
-        weights=(routing["requests_per_s"] / routing["replica_requests_per_s"]).to_numpy(),
-        minlength=len(sets.deployments),
-    )
-    needed = np.ceil(load / (1.0 - sets.headroom) - REPLICA_EPS).clip(min=0)
-    placed = np.round(model.values("replicas", x).to_numpy()).clip(min=0)
-    replicas = trim_replicas(sets, placed, needed)
-    return _assemble(sets, routing, unserved, replicas, load, unserved_cost)
-
-
-def trim_replicas(sets: IndexSets, placed: np.ndarray, needed: np.ndarray) -> pd.DataFrame:
-    """Drop replicas beyond what each deployment's load needs, from the dearest pool first.
-
-    Dearest = highest price per chip-hour (prepaid counts 0), ties by later pool position. Trimming
-    never raises cost and never breaks a constraint, and makes the plan independent of how the
-    solver spent zero-cost slack.
+    Baselines solve to the same gap within what is left of the budget; one that cannot run in time is
+    reported as skipped, not silently dropped.
     """
-    placements = sets.placements.assign(replicas=placed)
-    placements["price"] = sets.pools["price_per_chip_hour"].to_numpy()[placements["pool_position"].to_numpy()]
-    order = placements.sort_values(["deployment", "price", "pool_position"], ascending=[True, True, True],
-                                   kind="mergesort")
-    # keep replicas in the cheapest pools first: cumulative replicas per deployment capped at need
-    cumulative = order.groupby("deployment")["replicas"].cumsum().to_numpy()
-    need = needed[order["deployment"].to_numpy()]
-    before = cumulative - order["replicas"].to_numpy()
-    kept = np.clip(need - before, 0, order["replicas"].to_numpy())
-    order = order.assign(replicas=kept)
-    return order.sort_values(["deployment", "pool_position"], kind="mergesort").drop(columns="price").reset_index(
-        drop=True
-    )
-
-
-def _assemble(sets, routing, unserved, replicas, load, unserved_cost) -> Solution:
-    deployments = sets.deployments
-    chips = deployments["chips_per_replica"].to_numpy()[replicas["deployment"].to_numpy()]
-    replicas = replicas.assign(chips=replicas["replicas"] * chips)
-    replicas = replicas.merge(deployments, left_on="deployment", right_index=True)
-    replicas = replicas[replicas["replicas"] > 0].reset_index(drop=True)
-    replicas["replicas"] = replicas["replicas"].astype(int)
-    replicas["chips"] = replicas["chips"].astype(int)
-
-    pools = sets.pools.copy()
-    used = replicas.groupby("pool")["chips"].sum().reindex(pools["pool"]).fillna(0).to_numpy()
-    block = pools["block_chips"].to_numpy()
-    reserved = (pools["kind"] == "reserved").to_numpy()
-    committed = np.where(reserved, np.ceil(used / block - 1e-9) * block, used)
-    price = pools["price_per_chip_hour"].to_numpy()
-    per_hour = np.where(np.isin(pools["kind"], ["on_demand", "spot"]), used * price, 0.0)
-    per_hour = np.where(reserved, committed * price, per_hour)
-    max_chips = pools["max_chips"].to_numpy()
-    pools = pools.assign(
-        chips_used=used.astype(int),
-        chips_committed=committed.astype(int),
-        blocks=np.where(reserved, committed / block, 0).astype(int),
-        utilization=np.where(max_chips > 0, used / np.maximum(max_chips, 1), 0.0),
-        per_hour=per_hour,
-    )
-    deployment_load = pd.Series(load, index=deployments.index)
-    replicas["load_replicas"] = deployment_load.reindex(replicas["deployment"]).to_numpy()
-    return Solution(routing, unserved, replicas, pools, float(per_hour.sum()), unserved_cost)
-
-
-def single_accelerator_baselines(scenario, cells, candidates, settings: SolverSettings) -> list[Baseline]:
-    """The best plan using one accelerator type only, for every type that has a pool."""
+    budget = budget or Budget(settings.time_limit_s)
+    accelerators = sorted({pool.accelerator for pool in scenario.pools})
     baselines = []
-    for accelerator in sorted({pool.accelerator for pool in scenario.pools}):
-        sets = build_index_sets(scenario, cells, candidates, accelerators={accelerator})
-        outcome = solve_sets(sets, settings)
+    for i, accelerator in enumerate(accelerators):
         name = f"only {accelerator}"
+        if budget.exhausted:
+            baselines.append(Baseline(name, accelerator, False, "skipped", None, "skipped: time limit reached"))
+            (notes if notes is not None else []).append(f"baseline {name} skipped: time limit reached")
+            continue
+        sets = build_index_sets(scenario, cells, candidates, accelerators={accelerator})
+        share = Budget(budget.remaining / (len(accelerators) - i))
+        outcome = solve_sets(sets, replace(settings, time_limit_s=share.seconds), share, canonical=False)
         if outcome.solution is None:
-            reason = (
-                "some must-serve bucket has no deployment on this accelerator"
-                if outcome.result is None
-                else f"solver: {outcome.status.value}"
-            )
-            baselines.append(Baseline(name, accelerator, False, outcome.status.value, None, reason))
+            baselines.append(Baseline(name, accelerator, False, outcome.status.value, None,
+                                      baseline_reason(scenario, sets, outcome, settings, share)))
         else:
-            baselines.append(
-                Baseline(name, accelerator, True, outcome.status.value, outcome.solution.objective)
-            )
+            baselines.append(Baseline(name, accelerator, True, outcome.status.value, outcome.solution.objective))
     return baselines
+
+
+def baseline_reason(scenario, sets: IndexSets, outcome: Outcome, settings: SolverSettings, budget: Budget) -> str:
+    """What binds when one accelerator type cannot carry the plan: buckets it cannot serve at all, or the
+    chips its pools lack (from the elastic model)."""
+    stuck = unservable_cells(sets)
+    if stuck.any():
+        cells = sets.cells[stuck]
+        listed = ", ".join(f"{w} bucket {b} ({i:,} in / {o:,} out)" for w, b, i, o in
+                           zip(cells["workload"], cells["bucket"], cells["input_tokens"], cells["output_tokens"]))
+        return f"no deployment on this accelerator can serve {listed} (context, SLO or quality)"
+    if outcome.status != Status.INFEASIBLE:
+        return f"solver: {outcome.status.value}"
+    from placement.diagnosis import elastic_findings_for_sets
+
+    findings = elastic_findings_for_sets(sets, replace(settings, time_limit_s=budget.slice()))
+    supply = [f["message"] for f in findings if f.get("kind") in ("supply", "churn", "quality_mean")]
+    return "; ".join(supply) or "infeasible: " + "; ".join(f["message"] for f in findings[:3])

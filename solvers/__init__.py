@@ -9,10 +9,11 @@ from __future__ import annotations
 from solvers.base import SolverResult, SolverSettings, Status
 
 
-def solve(model, settings: SolverSettings) -> SolverResult:
+def solve(model, settings: SolverSettings, start=None) -> SolverResult:
     """Solve with the backend named in settings (imported lazily: a backend's package is loaded only when used).
 
-    `model` is a LinearModel (assembled here) or an ArrayModel.
+    `model` is a LinearModel (assembled here) or an ArrayModel. `start`, a feasible solution vector, is
+    handed to backends that can warm-start a MIP from it (others ignore it).
     """
     if hasattr(model, "arrays"):
         model = model.arrays()
@@ -22,7 +23,7 @@ def solve(model, settings: SolverSettings) -> SolverResult:
         from solvers.pulp_backend import solve as backend_solve
     else:
         raise ValueError(f"unknown backend {settings.backend!r}")
-    return backend_solve(model, settings)
+    return backend_solve(model, settings, start=start)
 
 
 __all__ = ["SolverResult", "SolverSettings", "Status", "solve"]

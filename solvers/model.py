@@ -1,8 +1,11 @@
 """A labelled linear model built from arrays: the one interface between formulation and backends.
 
-Variables come in named blocks indexed by a pandas Index; constraints come in named blocks of rows
-given as sparse triplets. Backends see only the assembled arrays (CSR matrix, bounds, costs,
-integrality); results come back labelled by the same indexes the model was built on.
+Variables and constraints come in named blocks whose coordinates are carried with them (`Coords`: the rows
+of a base table, e.g. arcs or (deployment, pool) placements, times dense dimensions such as period and
+slice). A family of constraints finds its columns and rows by key (`block.at(base, period=t, slice=s)`),
+never by counting positions across blocks, so adding a dimension is a local change in each family.
+Backends see only the assembled arrays (CSR matrix, bounds, costs, integrality); primal values and duals
+come back labelled by the same coordinates (`labelled`), as linopy and PyPSA do.
 """
 
 from __future__ import annotations
@@ -14,23 +17,96 @@ import pandas as pd
 import scipy.sparse as sp
 
 
+class Coords:
+    """The coordinates of a block: every row of `base` (key columns) times each dense dimension, in order.
+
+    Position of (base row i, dense labels j, k, ...) = ravel_multi_index((i, j, k, ...), shape): base-major,
+    so a block over one dimension only keeps the base table's order.
+    """
+
+    def __init__(self, base: pd.DataFrame | pd.Index, dense: dict[str, list | pd.Index] | None = None):
+        if isinstance(base, pd.Index):
+            base = base.to_frame(index=False, name=base.names if base.nlevels > 1 else (base.name or "index"))
+        self.base = base.reset_index(drop=True)
+        self.dense = {name: pd.Index(labels, name=name) for name, labels in (dense or {}).items()}
+        self.shape = (len(self.base), *(len(v) for v in self.dense.values()))
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def __len__(self) -> int:
+        return self.size
+
+    def at(self, base: np.ndarray | int, **dense: np.ndarray | int) -> np.ndarray:
+        """Positions of the given base rows and dense positions (broadcast together), flattened."""
+        if set(dense) != set(self.dense):
+            raise KeyError(f"give positions for exactly the dense dimensions {list(self.dense)}, got {list(dense)}")
+        parts = np.broadcast_arrays(np.asarray(base), *(np.asarray(dense[name]) for name in self.dense))
+        if parts[0].size == 0:
+            return np.zeros(0, dtype=np.int64)
+        return np.ravel_multi_index(tuple(p.astype(np.int64) for p in parts), self.shape).ravel()
+
+    def grid(self) -> tuple[np.ndarray, ...]:
+        """Open-mesh position arrays (base, *dense) shaped for broadcasting against `shape`."""
+        return tuple(np.arange(n).reshape([-1 if k == axis else 1 for k in range(len(self.shape))])
+                     for axis, n in enumerate(self.shape))
+
+    def frame(self) -> pd.DataFrame:
+        """One row per position: the base key columns, then one column per dense dimension."""
+        repeat = int(np.prod(self.shape[1:])) if len(self.shape) > 1 else 1
+        out = self.base.loc[self.base.index.repeat(repeat)].reset_index(drop=True)
+        inner = repeat
+        for name, labels in self.dense.items():
+            inner //= len(labels)
+            out[name] = np.tile(np.repeat(labels.to_numpy(), inner), len(self.base) * repeat // (len(labels) * inner))
+        return out
+
+    @property
+    def index(self) -> pd.Index:
+        frame = self.frame()
+        if frame.shape[1] == 1:
+            return pd.Index(frame.iloc[:, 0], name=frame.columns[0])
+        return pd.MultiIndex.from_frame(frame)
+
+
+def _coords(index: pd.Index | Coords) -> Coords:
+    return index if isinstance(index, Coords) else Coords(index)
+
+
 @dataclass(frozen=True)
 class VariableBlock:
     name: str
-    index: pd.Index
+    coords: Coords
     start: int
     integer: bool
 
     @property
     def columns(self) -> np.ndarray:
-        return np.arange(self.start, self.start + len(self.index))
+        return np.arange(self.start, self.start + self.coords.size)
+
+    @property
+    def index(self) -> pd.Index:
+        return self.coords.index
+
+    def at(self, base, **dense) -> np.ndarray:
+        """Global column positions by key."""
+        return self.start + self.coords.at(base, **dense)
 
 
 @dataclass(frozen=True)
 class ConstraintBlock:
     name: str
-    index: pd.Index
+    coords: Coords
     start: int
+
+    @property
+    def index(self) -> pd.Index:
+        return self.coords.index
+
+    def at(self, base, **dense) -> np.ndarray:
+        """Local row positions (within the block) by key."""
+        return self.coords.at(base, **dense)
 
 
 @dataclass(frozen=True)
@@ -104,17 +180,19 @@ class LinearModel:
     def add_variables(
         self,
         name: str,
-        index: pd.Index,
+        index: pd.Index | Coords,
         lower: float | np.ndarray = 0.0,
         upper: float | np.ndarray = np.inf,
         cost: float | np.ndarray = 0.0,
         integer: bool = False,
     ) -> VariableBlock:
-        """Add one variable per index entry; returns the block (its `columns` are global positions)."""
+        """Add one variable per coordinate; arrays broadcast to the coordinates' shape (base, *dense)."""
         if name in self.variables:
             raise ValueError(f"variable block {name!r} already exists")
-        size = len(index)
-        block = VariableBlock(name, index, self.num_variables, integer)
+        coords = _coords(index)
+        size = coords.size
+        block = VariableBlock(name, coords, self.num_variables, integer)
+        lower, upper, cost = (_flat(v, coords) for v in (lower, upper, cost))
         self._lower.append(np.broadcast_to(np.asarray(lower, dtype=float), size).copy())
         self._upper.append(np.broadcast_to(np.asarray(upper, dtype=float), size).copy())
         self._cost.append(np.broadcast_to(np.asarray(cost, dtype=float), size).copy())
@@ -126,18 +204,21 @@ class LinearModel:
     def add_constraints(
         self,
         name: str,
-        index: pd.Index,
+        index: pd.Index | Coords,
         rows: np.ndarray,
         cols: np.ndarray,
         coefs: np.ndarray,
         lower: float | np.ndarray = -np.inf,
         upper: float | np.ndarray = np.inf,
     ) -> ConstraintBlock:
-        """Add len(index) rows; triplet (rows[k], cols[k], coefs[k]) puts coefs[k] at (local row, global column)."""
+        """Add one row per coordinate; triplet (rows[k], cols[k], coefs[k]) puts coefs[k] at (local row, global
+        column). Row bounds broadcast to the coordinates' shape."""
         if name in self.constraints:
             raise ValueError(f"constraint block {name!r} already exists")
-        size = len(index)
-        block = ConstraintBlock(name, index, self.num_constraints)
+        coords = _coords(index)
+        size = coords.size
+        block = ConstraintBlock(name, coords, self.num_constraints)
+        lower, upper = _flat(lower, coords), _flat(upper, coords)
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) and (rows.min() < 0 or rows.max() >= size):
             raise ValueError(f"constraint block {name!r}: row position out of range")
@@ -195,15 +276,30 @@ class LinearModel:
                           self.row_upper, self.objective_offset)
 
     def values(self, name: str, x: np.ndarray) -> pd.Series:
-        """The solution of one variable block, labelled by the block's index."""
+        """The solution of one variable block, labelled by the block's coordinates."""
         block = self.variables[name]
-        return pd.Series(x[block.start : block.start + len(block.index)], index=block.index, name=name)
+        return pd.Series(x[block.start : block.start + block.coords.size], index=block.index, name=name)
+
+    def array(self, name: str, x: np.ndarray) -> np.ndarray:
+        """The solution of one variable block shaped like its coordinates (base, *dense): no labels, fast."""
+        block = self.variables[name]
+        return x[block.start : block.start + block.coords.size].reshape(block.coords.shape)
+
+    def labelled(self, name: str, x: np.ndarray) -> pd.DataFrame:
+        """One row per coordinate of a variable block, its key columns and `value`."""
+        block = self.variables[name]
+        return block.coords.frame().assign(value=x[block.start : block.start + block.coords.size])
 
     def activity(self, name: str, x: np.ndarray) -> pd.Series:
-        """Row activities A x of one constraint block, labelled by its index."""
+        """Row activities A x of one constraint block, labelled by its coordinates."""
         block = self.constraints[name]
-        rows = self.matrix()[block.start : block.start + len(block.index)]
+        rows = self.matrix()[block.start : block.start + block.coords.size]
         return pd.Series(rows @ x, index=block.index, name=name)
+
+    def row_values(self, name: str, values: np.ndarray) -> pd.DataFrame:
+        """A per-row vector (duals, activities) of one constraint block with its key columns."""
+        block = self.constraints[name]
+        return block.coords.frame().assign(value=values[block.start : block.start + block.coords.size])
 
     def stats(self) -> dict[str, int]:
         integer = self.integer
@@ -213,3 +309,12 @@ class LinearModel:
             "constraints": self.num_constraints,
             "nonzeros": int(sum(len(c) for c in self._coefs)),
         }
+
+
+def _flat(value: float | np.ndarray, coords: Coords) -> np.ndarray:
+    """A scalar or an array broadcastable to the coordinates' shape, flattened in block order."""
+    value = np.asarray(value, dtype=float)
+    if value.ndim == 1 and value.size == coords.size and len(coords.shape) > 1:
+        return value.copy()
+    return np.broadcast_to(value.reshape(value.shape + (1,) * (len(coords.shape) - value.ndim))
+                           if 0 < value.ndim < len(coords.shape) else value, coords.shape).ravel().copy()

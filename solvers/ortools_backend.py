@@ -59,7 +59,7 @@ def _run(helper, engine: str, settings: SolverSettings, time_limit: float):
     return solver
 
 
-def solve(model, settings: SolverSettings) -> SolverResult:
+def solve(model, settings: SolverSettings, start=None) -> SolverResult:
     engine = ENGINE_NAMES[settings.engine]
     integer = np.zeros(model.num_variables, dtype=bool) if settings.relax_integrality else model.integer
     if settings.relax_integrality and engine == "cp_sat":

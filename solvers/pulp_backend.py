@@ -73,7 +73,7 @@ def _cbc_bound(log_path: str) -> float | None:
     return float(found[-1]) if found else None
 
 
-def solve(model, settings: SolverSettings) -> SolverResult:
+def solve(model, settings: SolverSettings, start=None) -> SolverResult:
     started = time.perf_counter()
     problem, variables = build(model, settings.relax_integrality)
     with tempfile.TemporaryDirectory(prefix="placement-cbc-") as folder:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "inputs" / "speed-lanes" / "scenario.yaml"
-TIMINGS = ("build_s", "solve_s")
+TIMINGS = ("build_s", "solve_s", "stages_s")
 
 
 def _solve(out: Path, seed: str, *flags: str) -> dict[str, str]:

@@ -210,7 +210,8 @@ def test_zero_demand_bucket_needs_no_deployment(tmp_path):
     assert result.plan["status"] == "optimal" and result.violations == []
     assert result.plan["objective"]["value"] == pytest.approx(8.0)
     # shares still sum to 1 for the idle bucket: all of its (zero) traffic is reported unserved
-    assert result.plan["unserved"][-1] == {"workload": "idle", "bucket": 0, "share": 1.0, "requests_per_s": 0.0}
+    assert result.plan["unserved"][-1] == {"workload": "idle", "bucket": 0, "period": "p1", "slice": "all",
+                                           "share": 1.0, "requests_per_s": 0.0}
     assert [u["share"] for u in result.plan["unserved"][:-1]] == [0.0, 0.0]
 
 
@@ -265,7 +266,8 @@ def test_shedding_reports_unserved_rows(tmp_path):
     spec, _ = CASES["shedding_with_penalty"]
     result = solve_scenario(write_scenario(tmp_path, spec))
     assert result.plan["unserved"] == [
-        {"workload": "w", "bucket": 0, "share": pytest.approx(1 / 3), "requests_per_s": pytest.approx(0.5)}]
+        {"workload": "w", "bucket": 0, "period": "p1", "slice": "all", "share": pytest.approx(1 / 3),
+         "requests_per_s": pytest.approx(0.5)}]
     assert result.plan["cost"]["per_hour"] == pytest.approx(2.0)
     assert result.plan["cost"]["unserved_penalty_per_hour"] == pytest.approx(1.8)
 
