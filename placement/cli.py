@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     solve = sub.add_parser("solve", help="solve a scenario and write the plan folder")
     solve.add_argument("scenario")
     solve.add_argument("--out", help="plan folder (default outputs/<scenario name>/)")
-    solve.add_argument("--backend", choices=["ortools", "pulp"])
+    solve.add_argument("--backend", choices=["highspy", "ortools", "pulp"])
     solve.add_argument("--engine", choices=["highs", "scip", "cbc", "cp-sat"])
     solve.add_argument("--time-limit", type=float, dest="time_limit", help="seconds")
     solve.add_argument("--gap", type=float, help="relative MIP gap, e.g. 0.0001")

@@ -39,7 +39,7 @@ def candidate_reasons(scenario: Scenario, table: pd.DataFrame, cells: pd.DataFra
     pairs = pairs.merge(longest, left_on=DEPLOYMENT_KEY, right_index=True, how="left")
     largest_pool: dict[str, int] = {}
     for pool in scenario.pools:
-        largest_pool[pool.accelerator] = max(largest_pool.get(pool.accelerator, 0), pool.max_chips)
+        largest_pool[pool.accelerator] = max(largest_pool.get(pool.accelerator, 0), pool.peak_chips)
     limit = pairs["model"].map({m.id: m.max_context_tokens or np.inf for m in scenario.models}).astype(float)
     pairs["kinds"], pairs["reason"] = _first_reason(pairs, limit, largest_pool)
     pairs["cell"] = cells.index.to_numpy()[pairs["cell"].to_numpy()]

@@ -41,6 +41,9 @@ class Elastic:
     quality_penalty: float       # per unit of quality shortfall
     shed_penalty: float          # per unit of must-serve share shed, per hour of its slice
     churn_penalty: float = 0.0   # per chip moved beyond max_churn_chips
+    # chips the elastic model may place in one pool, as a multiple of the largest cap (at least 64 chips),
+    # so its integers keep finite bounds and its big-M rows stay tight
+    stretch: float = 10.0
 
 
 def build_model(sets: IndexSets, elastic: Elastic | None = None) -> LinearModel:
@@ -61,6 +64,11 @@ def build_model(sets: IndexSets, elastic: Elastic | None = None) -> LinearModel:
     add_mean_quality_constraints(model, sets)
     add_shape_constraints(model, sets, elastic)
     return model
+
+
+def elastic_cap(sets: IndexSets, elastic: Elastic) -> float:
+    """Chips any one pool may reach in the elastic model: `stretch` times the largest cap, at least 64."""
+    return elastic.stretch * max(float(sets.caps.max(initial=0.0)), 64.0)
 
 
 def _dense(sets: IndexSets, *names: str) -> dict[str, list[str]]:
@@ -98,7 +106,7 @@ def add_unserved_variables(model: LinearModel, sets: IndexSets, elastic: Elastic
     upper = np.where(must, 0.0, 1.0)
     if elastic is not None:
         upper = np.ones_like(upper)
-        cost = np.where(must, elastic.shed_penalty * sets.horizon.duration[None], cost)
+        cost = np.where(must, elastic.shed_penalty * sets.horizon.duration[None] / sets.horizon.total_hours, cost)
     model.add_variables("unserved", Coords(pd.RangeIndex(len(cells), name="cell"), _dense(sets, "period", "slice")),
                         lower=0.0, upper=upper, cost=cost)
 
@@ -113,6 +121,17 @@ def per_use_price(sets: IndexSets) -> np.ndarray:
     return price
 
 
+def replica_need(sets: IndexSets) -> np.ndarray:
+    """Replicas of each deployment that serving every cell it can reach, whole, would take: (D, T, S).
+
+    No optimal plan runs more (a replica beyond the whole load only costs), so it bounds n and, with the
+    running fleet, N: tighter bounds, a tighter relaxation, smaller big-M rows.
+    """
+    need = np.zeros((len(sets.deployments),) + sets.rates.shape[1:])
+    np.add.at(need, sets.arcs["deployment"].to_numpy(), arc_load(sets))
+    return np.ceil(need - 1e-9)
+
+
 def add_replica_variables(model: LinearModel, sets: IndexSets, elastic: Elastic | None = None) -> None:
     """n[d,p,t,s] integer >= 0: replicas of d running in pool p in (t, s), paying per chip-hour of the slice."""
     chips = sets.placement_chips.astype(float)
@@ -120,7 +139,10 @@ def add_replica_variables(model: LinearModel, sets: IndexSets, elastic: Elastic 
     price = per_use_price(sets)[pool] * chips
     cost = price[:, None, None] * sets.horizon.duration[None]
     caps = sets.caps[pool][:, :, None] * sets.availability[pool][:, None, :]
-    upper = np.floor(caps / chips[:, None, None]) if elastic is None else np.inf
+    if elastic is not None:
+        caps = np.full_like(caps, elastic_cap(sets, elastic))
+    need = replica_need(sets)[sets.placements["deployment"].to_numpy()]
+    upper = np.minimum(np.floor(caps / chips[:, None, None]), need)
     model.add_variables("replicas", placement_coords(sets, "period", "slice"), lower=0.0, upper=upper, cost=cost,
                         integer=True)
 
@@ -137,8 +159,11 @@ def add_fleet_variables(model: LinearModel, sets: IndexSets, elastic: Elastic | 
     chips = sets.placement_chips.astype(float)
     pool = sets.placements["pool_position"].to_numpy()
     coords = placement_coords(sets, "period")
-    upper = np.floor(sets.caps[pool] / chips[:, None]) if elastic is None else np.inf
-    model.add_variables("fleet", coords, upper=upper, integer=True)
+    caps = sets.caps[pool] if elastic is None else np.full(sets.caps[pool].shape, elastic_cap(sets, elastic))
+    # held beyond any slice's need only to spare churn, never above the running fleet or the largest need
+    need = replica_need(sets)[sets.placements["deployment"].to_numpy()].max(axis=(1, 2))
+    held = np.maximum(need, sets.fleet)[:, None]
+    model.add_variables("fleet", coords, upper=np.minimum(np.floor(caps / chips[:, None]), held), integer=True)
     price = np.broadcast_to((sets.churn_cost * chips)[:, None], coords.shape).copy()
     out_upper = np.full(coords.shape, np.inf)
     if not sets.has_fleet:
@@ -146,6 +171,10 @@ def add_fleet_variables(model: LinearModel, sets: IndexSets, elastic: Elastic | 
         out_upper[:, 0] = 0.0
     model.add_variables("churn_in", coords, cost=price)
     model.add_variables("churn_out", coords, upper=out_upper, cost=price)
+    if len(sets.horizon.slice_ids) > 1:  # which slice sets a rented fleet (see _add_rented_fleet_is_largest_slice)
+        rented = sets.placements.iloc[_rented(sets)][["deployment", "pool"]]
+        model.add_variables("fleet_peak_slice", Coords(rented, _dense(sets, "period", "slice")), upper=1.0,
+                            integer=True)
     if elastic is not None:
         model.add_variables("churn_slack", Coords(pd.Index(sets.horizon.period_ids, name="period")),
                             cost=elastic.churn_penalty)
@@ -162,6 +191,7 @@ def add_fleet_constraints(model: LinearModel, sets: IndexSets, elastic: Elastic 
     t, s = _ts(sets)
     placement = np.arange(len(sets.placements)).reshape(-1, 1, 1)
     rows = np.arange(coords.size)
+    _add_rented_fleet_is_largest_slice(model, sets)
     model.add_constraints("Fleet-largest-slice", coords, np.concatenate([rows, rows]),
                           np.concatenate([replicas.columns, fleet.at(placement, period=t + 0 * s)]),
                           np.concatenate([np.ones(coords.size), -np.ones(coords.size)]), upper=0.0)
@@ -187,6 +217,47 @@ def add_fleet_constraints(model: LinearModel, sets: IndexSets, elastic: Elastic 
         rows.append(np.arange(T)), cols.append(model.variables["churn_slack"].columns), coefs.append(-np.ones(T))
     model.add_constraints("Fleet-churn-limit", Coords(pd.Index(sets.horizon.period_ids, name="period")),
                           np.concatenate(rows), np.concatenate(cols), np.concatenate(coefs), upper=sets.churn_limit)
+
+
+def _rented(sets: IndexSets) -> np.ndarray:
+    """Placements in pools paid per use (on-demand, spot): a replica there is paid only while it runs."""
+    return np.flatnonzero(per_use_price(sets)[sets.placements["pool_position"].to_numpy()] > 0)
+
+
+def _add_rented_fleet_is_largest_slice(model: LinearModel, sets: IndexSets) -> None:
+    """On rented chips the fleet is exactly the largest slice (N <= n[s*] for one slice s*), so no replica
+    is held idle, unpaid, just to dodge churn. On chips one owns (prepaid, reserved) a replica may stay
+    deployed beyond the largest slice: those chips are paid for anyway.
+
+    One slice: N <= n. Several: binaries z[s] pick the slice that sets the fleet, N <= n[s] + U (1 - z[s]),
+    sum_s z[s] = 1, with U the replicas' upper bound.
+    """
+    rented = _rented(sets)
+    if not len(rented):
+        return
+    replicas, fleet = model.variables["replicas"], model.variables["fleet"]
+    T, S = len(sets.horizon.period_ids), len(sets.horizon.slice_ids)
+    t, s = _ts(sets)
+    placement = rented.reshape(-1, 1, 1)
+    coords = Coords(sets.placements.iloc[rented][["deployment", "pool"]], _dense(sets, "period", "slice"))
+    rows = np.arange(coords.size)
+    n_cols = replicas.at(placement, period=t, slice=s)
+    N_cols = fleet.at(placement, period=t + 0 * s)
+    if S == 1:
+        model.add_constraints("Fleet-rented-largest-slice", coords, np.concatenate([rows, rows]),
+                              np.concatenate([N_cols, n_cols]), np.concatenate([np.ones(coords.size),
+                                                                                -np.ones(coords.size)]), upper=0.0)
+        return
+    z = model.variables["fleet_peak_slice"]
+    # big-M: the fleet's own bound (N - n[s] <= N's upper bound whatever the slice)
+    upper = np.minimum(model.upper_of("fleet")[N_cols - fleet.start], 1e6)
+    model.add_constraints("Fleet-rented-largest-slice", coords, np.concatenate([rows, rows, rows]),
+                          np.concatenate([N_cols, n_cols, z.columns]),
+                          np.concatenate([np.ones(coords.size), -np.ones(coords.size), upper]), upper=upper)
+    periods = Coords(sets.placements.iloc[rented][["deployment", "pool"]], _dense(sets, "period"))
+    model.add_constraints("Fleet-rented-one-peak-slice", periods,
+                          periods.at(np.arange(len(rented)).reshape(-1, 1, 1), period=t + 0 * s), z.columns,
+                          np.ones(z.coords.size), lower=1.0, upper=1.0)
 
 
 def add_quality_slack_variables(model: LinearModel, sets: IndexSets, elastic: Elastic | None) -> None:
@@ -215,7 +286,7 @@ def add_shape_constraints(model: LinearModel, sets: IndexSets, elastic: Elastic 
     replicas, used = model.variables["replicas"], model.variables["shape_used"]
     deployment = sets.placements["deployment"].to_numpy()
     chips = sets.caps.max(axis=1)[sets.placements["pool_position"].to_numpy()] if elastic is None else \
-        np.full(len(deployment), 10.0 * max(sets.caps.max(axis=1, initial=0).sum(), 1))
+        np.full(len(deployment), elastic_cap(sets, elastic))
     upper = np.floor(chips / sets.placement_chips)
     coords = placement_coords(sets, "period", "slice")
     repeat = coords.size // max(len(deployment), 1)

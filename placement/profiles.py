@@ -83,7 +83,7 @@ def estimated_rows(scenario: Scenario) -> tuple[pd.DataFrame, list[str]]:
         from placement.estimator import estimate_profile
     except ImportError:  # the estimator is optional for scenarios that measure everything
         return empty_profile_frame(), []
-    pooled = {pool.accelerator for pool in scenario.pools if pool.max_chips > 0}
+    pooled = {pool.accelerator for pool in scenario.pools if pool.peak_chips > 0}
     lengths = bucket_lengths(scenario)
     frames, skipped = [], []
     for model in scenario.models:

@@ -238,7 +238,7 @@ class Pool(Strict):
 
 
 class SolverOptions(Strict):
-    backend: Literal["ortools", "pulp"] | None = None
+    backend: Literal["highspy", "ortools", "pulp"] | None = None
     engine: Literal["highs", "scip", "cbc", "cp-sat"] | None = None
     time_limit_s: float = Field(default=60, gt=0)
     mip_gap: float = Field(default=1e-4, ge=0, lt=1)
@@ -258,14 +258,15 @@ class SolverOptions(Strict):
         return resolve_backend_engine(self.backend, self.engine)
 
 
-ENGINES = {"ortools": {"highs", "scip", "cp-sat"}, "pulp": {"cbc", "highs"}}
-DEFAULT_ENGINE = {"ortools": "highs", "pulp": "cbc"}
+ENGINES = {"highspy": {"highs"}, "ortools": {"highs", "scip", "cp-sat"}, "pulp": {"cbc", "highs"}}
+DEFAULT_ENGINE = {"highspy": "highs", "ortools": "highs", "pulp": "cbc"}
 
 
 def resolve_backend_engine(backend: str | None, engine: str | None) -> tuple[str, str]:
-    """Backend defaults to ortools, except that engine cbc alone implies pulp."""
+    """Backend defaults to highspy (HiGHS direct); an engine it lacks picks the backend that has it
+    (scip, cp-sat: ortools; cbc: pulp)."""
     if backend is None:
-        backend = "pulp" if engine == "cbc" else "ortools"
+        backend = {"cbc": "pulp", "scip": "ortools", "cp-sat": "ortools"}.get(engine, "highspy")
     return backend, engine or DEFAULT_ENGINE[backend]
 
 

@@ -317,7 +317,7 @@ def least_load_routing(model, sets: IndexSets, arrays, x: np.ndarray, settings: 
     unserved = np.zeros(arrays.num_variables)
     unserved[model.variables["unserved"].columns] = (sets.rates * duration).ravel()
     lp = replace(settings, relax_integrality=True)
-    if (unserved[free] * arrays.upper[free]).any():  # some traffic may be shed: serve the most
+    if ((unserved[free] > 0) & (fixed.upper > 0)).any():  # some traffic may be shed: serve the most
         most = solvers.solve(tidy.with_objective(unserved[free]), replace(lp, time_limit_s=budget.slice(0.5)))
         if most.status != Status.OPTIMAL:
             (notes or []).append("routing tie rule skipped: its LP did not finish within the time limit")

@@ -17,7 +17,9 @@ def solve(model, settings: SolverSettings, start=None) -> SolverResult:
     """
     if hasattr(model, "arrays"):
         model = model.arrays()
-    if settings.backend == "ortools":
+    if settings.backend == "highspy":
+        from solvers.highs_backend import solve as backend_solve
+    elif settings.backend == "ortools":
         from solvers.ortools_backend import solve as backend_solve
     elif settings.backend == "pulp":
         from solvers.pulp_backend import solve as backend_solve

@@ -19,7 +19,7 @@ class Status(str, enum.Enum):
 
 @dataclass(frozen=True)
 class SolverSettings:
-    backend: str = "ortools"
+    backend: str = "highspy"
     engine: str = "highs"
     time_limit_s: float = 60.0
     mip_gap: float = 1e-4
@@ -38,6 +38,7 @@ class SolverResult:
     engine: str
     version: str
     message: str = ""
+    duals: np.ndarray | None = None   # row duals of an LP solved to optimality (backends that give them)
 
     @property
     def has_solution(self) -> bool:

@@ -280,6 +280,10 @@ class LinearModel:
         block = self.variables[name]
         return pd.Series(x[block.start : block.start + block.coords.size], index=block.index, name=name)
 
+    def upper_of(self, name: str) -> np.ndarray:
+        """The upper bounds of one variable block, flat in block order."""
+        return self._upper[list(self.variables).index(name)]
+
     def array(self, name: str, x: np.ndarray) -> np.ndarray:
         """The solution of one variable block shaped like its coordinates (base, *dense): no labels, fast."""
         block = self.variables[name]

@@ -53,8 +53,12 @@ def add_variables(model, sets, elastic=None) -> None:
     price = pools["price_per_chip_hour"].to_numpy(dtype=float)
     hours = paid_hours(sets, positions)
     usable = hours > 0
-    room = np.floor(sets.caps[positions].max(axis=1, initial=0) / block)
-    upper = np.where(usable, room[:, None] if elastic is None else np.inf, 0.0)
+    caps = sets.caps[positions].max(axis=1, initial=0)
+    if elastic is not None:
+        from placement.formulation import elastic_cap
+
+        caps = np.full(len(positions), elastic_cap(sets, elastic))
+    upper = np.where(usable, np.floor(caps / block)[:, None], 0.0)
     model.add_variables("blocks", coords, upper=upper, cost=price[:, None] * block[:, None] * hours, integer=True)
 
 

@@ -1,0 +1,189 @@
+"""Periods, slices, contracts over time, the running fleet and churn: hand-computed optima.
+
+Every case: one model `m` on one accelerator `g`, 1-chip replicas serving R = 1 req/s, so a rate of r
+req/s needs r chips. Periods of 100 hours. Each expected value is worked out in the test's comment;
+every plan also passes the independent checker (solve_scenario runs it).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from placement.api import solve_scenario
+from tests.helpers import write_scenario
+
+P2 = [{"id": "q1", "hours": 100}, {"id": "q2", "hours": 100}]
+
+
+def _spec(pools, rate=10, periods=None, slices=None, **workload):
+    spec = {
+        "accelerators": ["g"],
+        "models": [{"id": "m"}],
+        "workloads": [{"id": "w", "requests_per_s": rate, "buckets": [(1000, 100, 1.0)], **workload}],
+        "pools": pools,
+        "profiles": [("m", "g", 1, 1000, 100, 1.0)],
+    }
+    extra = {}
+    if periods:
+        extra["periods"] = periods
+    if slices:
+        extra["slices"] = slices
+    return spec, extra
+
+
+def _solve(tmp_path, spec, extra=None, **options):
+    path = write_scenario(tmp_path, spec)
+    import yaml
+
+    doc = yaml.safe_load(path.read_text())
+    doc.update(extra or {})
+    doc["options"].update(options)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    result = solve_scenario(path, baselines=False)
+    assert result.violations == [], result.violations
+    return result.plan
+
+
+RESERVED = {"id": "res", "accelerator": "g", "kind": "reserved", "block_chips": 1, "max_chips": 100,
+            "price_per_chip_hour": 1.0}
+ON_DEMAND = {"id": "od", "accelerator": "g", "kind": "on_demand", "max_chips": 100, "price_per_chip_hour": 3.0}
+
+
+def test_peak_makes_on_demand_cheaper_than_a_bigger_contract(tmp_path):
+    # peak (20 h of 100) needs 20 chips, base (80 h) 10. k reserved chips cost 100 k; on-demand chips 3/h.
+    # k <= 10: 100k + 3*20*(20-k) + 3*80*(10-k) = 3600 - 200k; k >= 10: 100k + 60(20-k) = 1200 + 40k.
+    # Optimum k = 10: 1000 reserved + 600 on demand at the peak = 1600 (16/h). Sizing to the mean (12/s)
+    # would say 1200, sizing to the peak with reserved alone 2000.
+    spec, extra = _spec([RESERVED, ON_DEMAND], slices=[{"id": "peak", "weight": 0.2}, {"id": "base", "weight": 0.8}],
+                        shape={"peak": 2.0, "base": 1.0})
+    plan = _solve(tmp_path, spec, extra)
+    assert plan["status"] == "optimal"
+    assert plan["cost"]["total"] == pytest.approx(1600)
+    assert plan["objective"]["value"] == pytest.approx(16.0)
+    od = {(r["period"], r["slice"]): r["chips"] for r in plan["replicas"] if r["pool"] == "od"}
+    assert od == {("p1", "peak"): 10}
+    assert [c["blocks"] for c in plan["commitments"]] == [10]
+    # the fleet of the period is its largest slice
+    assert sum(r["replicas"] for r in plan["fleet"]) == 20
+
+
+def test_lead_time_forces_on_demand_in_the_first_quarter(tmp_path):
+    # lead 1: a block bought in q1 serves q2 only. q1 on demand 10 x 3 x 100 = 3000; q2 reserved 1000.
+    spec, extra = _spec([{**RESERVED, "lead_periods": 1}, ON_DEMAND], periods=P2)
+    plan = _solve(tmp_path, spec, extra)
+    assert plan["cost"]["total"] == pytest.approx(4000)
+    assert plan["commitments"] == [{"pool": "res", "bought_in": "q1", "blocks": 10, "chips": 10,
+                                    "first_period": "q2", "last_period": "q2", "cost": pytest.approx(1000)}]
+    by_period = {p["period"]: p["total"] for p in plan["cost"]["by_period"]}
+    assert by_period == {"q1": pytest.approx(3000), "q2": pytest.approx(1000)}
+
+
+def test_term_that_outlives_the_horizon_is_paid_in_full(tmp_path):
+    # term 4 from q1: paid for 4 periods (q3, q4 beyond the horizon at q2's 100 h) = 10 x 1 x 400 = 4000,
+    # against on demand at 1.8 for both quarters: 10 x 1.8 x 200 = 3600. Counting only the horizon would
+    # have bought the contract (2000).
+    spec, extra = _spec([{**RESERVED, "term_periods": 4}, {**ON_DEMAND, "price_per_chip_hour": 1.8}], periods=P2)
+    plan = _solve(tmp_path, spec, extra)
+    assert plan["cost"]["total"] == pytest.approx(3600)
+    assert plan["commitments"] == []
+    # cheaper on demand (2.5): the contract costs 4000 vs 5000; 2000 of it falls beyond the horizon
+    spec["pools"][1]["price_per_chip_hour"] = 2.5
+    plan = _solve(tmp_path / "b", spec, extra)
+    assert plan["cost"]["total"] == pytest.approx(4000)
+    assert plan["cost"]["beyond_horizon"] == pytest.approx(2000)
+    assert plan["commitments"][0]["last_period"] == "q2+2"
+
+
+def test_signed_contracts_are_used_first_and_sunk(tmp_path):
+    # 10 chips already signed through q1 (sunk): q1 costs nothing; q2 buys 10 chips for 1000.
+    spec, extra = _spec([{**RESERVED, "committed": [{"blocks": 10, "through": "q1"}]}, ON_DEMAND], periods=P2)
+    plan = _solve(tmp_path, spec, extra)
+    assert plan["cost"]["total"] == pytest.approx(1000)
+    assert plan["cost"]["fixed"] == pytest.approx(1000)      # 10 chips x 1.0 x 100 h, sunk
+    assert [(c["bought_in"], c["blocks"]) for c in plan["commitments"]] == [("q2", 10)]
+    assert not [r for r in plan["replicas"] if r["pool"] == "od"]
+
+
+def test_deliveries_move_traffic_onto_prepaid_chips_later(tmp_path):
+    # no wafers in q1 (on demand 3000), 10 delivered for q2 (free): 3000.
+    spec, extra = _spec([{"id": "wafer", "accelerator": "g", "kind": "prepaid", "max_chips": {"q1": 0, "q2": 10}},
+                         ON_DEMAND], periods=P2)
+    plan = _solve(tmp_path, spec, extra)
+    assert plan["cost"]["total"] == pytest.approx(3000)
+    where = {(r["period"], r["pool"]): r["replicas"] for r in plan["replicas"]}
+    assert where == {("q1", "od"): 10, ("q2", "wafer"): 10}
+
+
+def test_spot_availability_binds_at_the_peak(tmp_path):
+    # spot (1.0/h) has 50% of its 20 chips at the peak: peak = 10 spot + 10 on demand over 20 h = 200 + 600;
+    # base = 10 spot over 80 h = 800. Total 1600.
+    spot = {"id": "spot", "accelerator": "g", "kind": "spot", "max_chips": 20, "price_per_chip_hour": 1.0,
+            "availability": {"peak": 0.5}}
+    spec, extra = _spec([spot, ON_DEMAND], slices=[{"id": "peak", "weight": 0.2}, {"id": "base", "weight": 0.8}],
+                        shape={"peak": 2.0})
+    plan = _solve(tmp_path, spec, extra)
+    assert plan["cost"]["total"] == pytest.approx(1600)
+    used = {(r["pool"], r["slice"]): r["chips"] for r in plan["replicas"]}
+    assert used == {("spot", "peak"): 10, ("od", "peak"): 10, ("spot", "base"): 10}
+
+
+def test_churn_limit_changes_the_answer(tmp_path):
+    # 10 replicas run on `old` (3.0/h); `new` costs 1.0/h. Free to move: all on new, 10 x 1 x 200 = 2000.
+    # At most 10 chips moved per period (a move = 1 out + 1 in): 5 move in q1 (1500 + 500), 5 in q2 (1000).
+    old = {**ON_DEMAND, "id": "old"}
+    new = {**ON_DEMAND, "id": "new", "price_per_chip_hour": 1.0}
+    spec, extra = _spec([old, new], periods=P2)
+    extra["fleet"] = [{"model": "m", "accelerator": "g", "chips_per_replica": 1, "pool": "old", "replicas": 10}]
+    free = _solve(tmp_path / "free", spec, extra)
+    assert free["cost"]["total"] == pytest.approx(2000)
+    limited = _solve(tmp_path / "limited", spec, extra, max_churn_chips=10)
+    assert limited["cost"]["total"] == pytest.approx(3000)
+    assert [c["chips_moved"] for c in limited["cost"]["churn"]] == [10, 10]
+    priced = _solve(tmp_path / "priced", spec, extra, churn_cost_per_chip=60.0)
+    # moving one replica costs 2 x 60 = 120 and saves (3 - 1) x 100 per remaining quarter: in q1 it saves 400
+    assert priced["cost"]["total"] == pytest.approx(2000 + 20 * 60)
+
+
+def test_growth_and_demand_table(tmp_path):
+    # growth 2.0 in q2 doubles the on-demand chips: 10 x 3 x 100 + 20 x 3 x 100 = 9000
+    spec, extra = _spec([ON_DEMAND], periods=P2, growth={"q2": 2.0})
+    assert _solve(tmp_path / "g", spec, extra)["cost"]["total"] == pytest.approx(9000)
+    # an explicit demand row replaces rate x growth x shape where it exists
+    extra = {**extra, "demand": [{"workload": "w", "period": "q2", "slice": "all", "requests_per_s": 5}]}
+    assert _solve(tmp_path / "d", spec, extra)["cost"]["total"] == pytest.approx(4500)
+
+
+def test_single_period_single_slice_is_todays_plan(tmp_path):
+    spec, extra = _spec([RESERVED, ON_DEMAND])
+    plan = _solve(tmp_path, spec)
+    explicit = _solve(tmp_path / "explicit", spec, {"periods": [{"id": "p1", "hours": 100}],
+                                                    "slices": [{"id": "all", "weight": 1.0}]})
+    assert plan["objective"]["value"] == pytest.approx(10.0) == explicit["objective"]["value"]
+    for key in ("replicas", "routing", "pools"):
+        assert plan[key] == explicit[key]
+
+
+def test_checker_catches_a_tampered_fleet_and_contract(tmp_path):
+    from placement.checker import check_plan
+    from placement.profiles import profile_table
+    from placement.scenario import load_scenario
+
+    spec, extra = _spec([{**RESERVED, "lead_periods": 1}, ON_DEMAND], periods=P2)
+    plan = _solve(tmp_path, spec, extra)
+    loaded = load_scenario(tmp_path / "scenario.yaml")
+    table = profile_table(loaded)
+    assert check_plan(loaded, plan, table) == []
+    tampered = copy.deepcopy(plan)
+    tampered["commitments"][0]["first_period"] = "q1"
+    assert any("first_period" in v for v in check_plan(loaded, tampered, table))
+    tampered = copy.deepcopy(plan)
+    tampered["commitments"][0]["blocks"] = 5
+    assert any("under active contracts" in v for v in check_plan(loaded, tampered, table))
+    tampered = copy.deepcopy(plan)
+    tampered["fleet"] = [dict(r, replicas=r["replicas"] - 1) for r in tampered["fleet"]]
+    assert any("fleet of" in v for v in check_plan(loaded, tampered, table))
+    tampered = copy.deepcopy(plan)
+    tampered["cost"]["total"] += 1
+    assert any("cost.total" in v for v in check_plan(loaded, tampered, table))
