@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
-        if getattr(args, "json", False):
+        if args.command in ("validate", "profile") and args.json:  # solve --json prints plan.json or nothing
             _print_json({"status": "bad_input", "problems": [vars(p) for p in exc.problems]})
         _log(f"bad input: {len(exc.problems)} problem(s); nothing was written")
         return int(ExitCode.BAD_INPUT)
