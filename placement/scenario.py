@@ -858,8 +858,9 @@ def json_schema() -> dict[str, Any]:
     CSV paths (accelerators, models, pools, profiles) and catalog references (accelerators, models)."""
     schema = Scenario.model_json_schema()
     properties = schema["properties"]
-    path = {"type": "string", "description": "CSV file, relative to the scenario file"}
-    reference = {"anyOf": [{"type": "string", "description": "catalog id (inputs/catalog)"},
+    path = {"type": "string", "description": "CSV file inside the scenario's folder, relative to the scenario file "
+                                             "(at most 64 MiB; absolute paths and paths leading out are refused)"}
+    reference = {"anyOf": [{"type": "string", "description": "catalog id (placement/catalog_data)"},
                            {"type": "object", "required": ["catalog"],
                             "properties": {"catalog": {"type": "string"}},
                             "description": "catalog id plus fields that override the catalog entry"}]}
