@@ -240,6 +240,7 @@ def cmd_schema(args) -> ExitCode:
 
 def cmd_check(args) -> ExitCode:
     from placement.checker import check_plan
+    from placement.files import MAX_TABLE_BYTES, read_text_bounded
     from placement.profiles import profile_table
     from placement.scenario import load_scenario
 
@@ -247,11 +248,10 @@ def cmd_check(args) -> ExitCode:
     path = Path(args.plan)
     if path.is_dir():
         path = path / "plan.json"
+    text = read_text_bounded(path, str(path), MAX_TABLE_BYTES, "plan file")  # never a FIFO, never unbounded
     try:
-        plan = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError([Problem(str(path), "", "plan file not found")]) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        plan = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise InputError([Problem(str(path), "", f"not valid JSON ({exc})")]) from None
     if not isinstance(plan, dict) or "status" not in plan:
         raise InputError([Problem(str(path), "status", "not a plan document (no status field)")])

@@ -21,7 +21,7 @@ import stat
 from pathlib import Path
 from typing import Callable
 
-from placement.errors import InputError, Problem
+from placement.errors import InputError
 
 MiB = 2**20
 MAX_DOCUMENT_BYTES = 16 * MiB  # a scenario file (YAML or JSON)
@@ -103,7 +103,8 @@ def _sibling(path: Path, suffix: str) -> Path:
 def check_replaceable_folder(out_dir: Path, inputs: list[Path] = ()) -> None:
     """Refuse (InputError, nothing touched) unless `out_dir` is absent, empty, or a plan folder we wrote."""
     label = str(out_dir)
-    fix = "choose another --out (placement replaces only an empty folder or a plan folder it wrote)"
+    fix = ("choose another --out, or remove this one yourself (placement replaces only an empty folder or a "
+           "plan folder it wrote)")
     if out_dir.is_symlink():
         raise InputError.single(label, "--out", f"is a symbolic link; give the folder itself, or {fix}")
     if not out_dir.exists():

@@ -436,3 +436,11 @@ def test_profile_json(tmp_path, capsys):
     scenario.write_text(scenario.read_text().replace("max_chips: 10", "max_chips: -1"))
     assert main(["profile", str(scenario), "--json"]) == 3
     assert json.loads(capsys.readouterr().out)["problems"][0]["field"] == "pools[0].max_chips"
+
+
+def test_check_refuses_a_fifo_plan_without_hanging(tmp_path, capsys):
+    scenario = write_scenario(tmp_path / "in", SPEC)
+    fifo = tmp_path / "plan.json"
+    os.mkfifo(fifo)
+    assert main(["check", str(scenario), str(fifo)]) == 3
+    assert "not a regular file" in capsys.readouterr().err
