@@ -75,7 +75,7 @@ def table_path(scenario_path: Path, reference: str, field: str) -> Path:
     leads out of the folder, before anything is opened.
     """
     label = str(scenario_path)
-    if os.path.isabs(reference) or reference.startswith("~"):
+    if os.path.isabs(reference):
         raise InputError.single(label, field, f"{reference!r} is an absolute path; tables must sit in the "
                                               "scenario's folder: copy it there and give its relative path")
     folder = Path(scenario_path).absolute().parent.resolve()

@@ -1,9 +1,10 @@
 """The scenario: the one input of a solve (contract: shared/spec/scenario.md).
 
-Pydantic v2 models with unknown fields rejected and NaN/infinity refused, a loader for YAML/JSON
-with CSV tables referenced by relative path, and the cross-reference checks pydantic cannot do
-(unknown ids, duplicates, shares summing to 1). Every problem is reported at once as an
-`InputError` naming file, field path and fix.
+Pydantic v2 models with unknown fields rejected, NaN/infinity and absurd magnitudes refused, a loader
+for YAML/JSON (duplicate keys refused) with CSV tables referenced by relative path (read under the
+rules of placement.files: inside the scenario's folder, regular files, bounded size), and the
+cross-reference checks pydantic cannot do (unknown ids, duplicates, shares summing to 1). Every
+problem is reported at once as an `InputError` naming file, field path and fix.
 """
 
 from __future__ import annotations
@@ -758,7 +759,8 @@ def _problem_from_pydantic(err: dict[str, Any], label: str, origins: dict[str, s
         message = "required field is missing"
     value = err.get("input")
     if kind not in ("missing", "model_attributes_type") and not isinstance(value, (dict, list)):
-        message += f" (got {value!r})"
+        shown = repr(value)
+        message += f" (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
     if loc and loc[0] in origins and len(loc) >= 2 and isinstance(loc[1], int):
         table = origins[loc[0]]
         row = loc[1]
