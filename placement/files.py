@@ -108,6 +108,10 @@ def check_replaceable_folder(out_dir: Path, inputs: list[Path] = ()) -> None:
     if out_dir.is_symlink():
         raise InputError.single(label, "--out", f"is a symbolic link; give the folder itself, or {fix}")
     if not out_dir.exists():
+        ancestor = next(p for p in out_dir.absolute().parents if p.exists())
+        if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+            raise InputError.single(label, "--out", f"cannot be created: {ancestor} is not a folder you can write; "
+                                                    "choose a --out in a folder you can write")
         return
     if not out_dir.is_dir():
         raise InputError.single(label, "--out", f"is a file, not a plan folder; {fix}")
