@@ -103,8 +103,8 @@ def _sibling(path: Path, suffix: str) -> Path:
 def check_replaceable_folder(out_dir: Path, inputs: list[Path] = ()) -> None:
     """Refuse (InputError, nothing touched) unless `out_dir` is absent, empty, or a plan folder we wrote."""
     label = str(out_dir)
-    fix = ("choose another --out, or remove this one yourself (placement replaces only an empty folder or a "
-           "plan folder it wrote)")
+    fix = ("choose another --out (placement replaces only an empty folder or a plan folder it wrote; a plan "
+           "folder from before the marker existed must be removed by hand)")
     if out_dir.is_symlink():
         raise InputError.single(label, "--out", f"is a symbolic link; give the folder itself, or {fix}")
     if not out_dir.exists():
