@@ -1,28 +1,31 @@
 """The reference catalog: public specs of common accelerators and models, ready to use in scenarios.
 
 Specs come from shared/data (hardware.csv, models.csv) with their sources and uncertainty; see
-inputs/catalog/README.md. Prices are not part of a chip's spec (pools carry prices): the public price
+placement/catalog_data/README.md. The data ships inside the package (read through importlib.resources),
+so an installed `placement` resolves `- h200` from any directory. Prices are not part of a chip's spec (pools carry prices): the public price
 notes are in that README for users who need a starting point.
 """
 
 from __future__ import annotations
 
 import copy
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from placement.errors import InputError, Problem
-from placement.scenario import Accelerator, Model, read_csv_records
+from placement.scenario import Accelerator, Model, parse_yaml, read_csv_records
 
-DEFAULT_FOLDER = Path(__file__).resolve().parent.parent / "inputs" / "catalog"
+DEFAULT_FOLDER = resources.files("placement") / "catalog_data"  # a Path, or a Traversable inside a zip
 ACCELERATORS_FILE = "accelerators.csv"
 MODELS_FILE = "models.yaml"
 
-def load_catalog(folder: Path | None = None) -> tuple[dict[str, Accelerator], dict[str, Model]]:
+
+def load_catalog(folder: Path | str | None = None) -> tuple[dict[str, Accelerator], dict[str, Model]]:
     """Accelerators and models of the catalog, keyed by id. Raises InputError listing every problem."""
-    folder = Path(folder) if folder is not None else DEFAULT_FOLDER
+    folder: Any = Path(folder) if folder is not None else DEFAULT_FOLDER
     accelerators, problems = _load_accelerators(folder / ACCELERATORS_FILE)
     models, model_problems = _load_models(folder / MODELS_FILE)
     problems += model_problems
@@ -31,12 +34,12 @@ def load_catalog(folder: Path | None = None) -> tuple[dict[str, Accelerator], di
     return accelerators, models
 
 
-def _load_accelerators(path: Path) -> tuple[dict[str, Accelerator], list[Problem]]:
+def _load_accelerators(path: Any) -> tuple[dict[str, Accelerator], list[Problem]]:
     """The CSV is read like a scenario's accelerators table (same columns, same checks)."""
     label = str(path)
-    if not path.exists():
+    if not path.is_file():
         return {}, [Problem(label, "", "catalog file not found")]
-    records, problems = read_csv_records(path, label)
+    records, problems = read_csv_records(path.read_text(encoding="utf-8"), label)
     accelerators: dict[str, Accelerator] = {}
     for i, record in enumerate(records):
         where = f"row {i + 1} (line {i + 2})"
@@ -51,11 +54,11 @@ def _load_accelerators(path: Path) -> tuple[dict[str, Accelerator], list[Problem
     return accelerators, problems
 
 
-def _load_models(path: Path) -> tuple[dict[str, Model], list[Problem]]:
+def _load_models(path: Any) -> tuple[dict[str, Model], list[Problem]]:
     label = str(path)
-    if not path.exists():
+    if not path.is_file():
         return {}, [Problem(label, "", "catalog file not found")]
-    entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    entries = parse_yaml(path.read_text(encoding="utf-8"), label) or []
     if not isinstance(entries, list):
         return {}, [Problem(label, "", "must be a list of models")]
     models: dict[str, Model] = {}

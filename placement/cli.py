@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
@@ -22,8 +23,29 @@ def _log(message: str) -> None:
     print(f"placement: {message}", file=sys.stderr, flush=True)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors (unknown flag, bad flag value, missing argument) are bad input: exit 3, not
+    argparse's 2, which means infeasible here. Subcommand parsers inherit the class."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(int(ExitCode.BAD_INPUT), f"{self.prog}: error: {message}\n")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    import placement
+
+    try:
+        return version("placement")
+    except PackageNotFoundError:  # run from a checkout without installing
+        return placement.__version__
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="placement", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="placement", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"placement {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     solve = sub.add_parser("solve", help="solve a scenario and write the plan folder")
@@ -38,12 +60,16 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="check a scenario without solving")
     validate.add_argument("scenario")
+    validate.add_argument("--json", action="store_true",
+                          help="print counts, notes and problems as JSON to stdout (problems too on bad input)")
 
     profile = sub.add_parser("profile", help="print or write the profile table a solve would use")
     profile.add_argument("scenario")
     profile.add_argument("--out", help="CSV file to write (default: print CSV to stdout)")
     profile.add_argument("--per-bucket", action="store_true",
                          help="instead: per workload bucket and deployment, the row the solve uses (after the SLO)")
+    profile.add_argument("--json", action="store_true",
+                         help="print the rows as a JSON list to stdout (problems as JSON on bad input)")
 
     sub.add_parser("schema", help="print the JSON Schema of the scenario format")
 
@@ -54,12 +80,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # usage error (3), --help or --version (0)
+        return exc.code if isinstance(exc.code, int) else int(ExitCode.BAD_INPUT)
     try:
         return int(COMMANDS[args.command](args))
     except InputError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
+        if args.command in ("validate", "profile") and args.json:  # solve --json prints plan.json or nothing
+            _print_json({"status": "bad_input", "problems": [vars(p) for p in exc.problems]})
         _log(f"bad input: {len(exc.problems)} problem(s); nothing was written")
         return int(ExitCode.BAD_INPUT)
     except KeyboardInterrupt:
@@ -90,7 +121,7 @@ def _settings(loaded, args):
         raise InputError.single("command line", "--engine",
                                 f"engine {engine!r} is not available in backend {backend!r}; "
                                 f"choose one of {sorted(ENGINES[backend])}")
-    if args.time_limit is not None and not args.time_limit > 0:
+    if args.time_limit is not None and not (math.isfinite(args.time_limit) and args.time_limit > 0):
         raise InputError.single("command line", "--time-limit", f"must be > 0 seconds, got {args.time_limit}")
     if args.gap is not None and not 0 <= args.gap < 1:
         raise InputError.single("command line", "--gap", f"must be in [0, 1), got {args.gap}")
@@ -105,19 +136,21 @@ def _folder_name(name: str) -> str:
 
 def cmd_solve(args) -> ExitCode:
     from placement.api import solve_scenario
+    from placement.files import check_replaceable_folder
     from placement.plan import plan_json, write_plan_folder
     from placement.scenario import load_scenario
 
     loaded = load_scenario(args.scenario)
     settings = _settings(loaded, args)
     out_dir = Path(args.out) if args.out else Path("outputs") / _folder_name(loaded.scenario.name)
+    check_replaceable_folder(out_dir, loaded.files)  # before the solve: a refused --out costs no time
     result = solve_scenario(loaded, settings, baselines=False if args.no_baselines else None)
     if result.violations:
         for violation in result.violations:
             print(f"check: {violation}", file=sys.stderr)
         _log("internal error: the plan failed the independent check (a bug; please report it); nothing was written")
         return ExitCode.SOLVER_FAILURE
-    write_plan_folder(result.plan, result.summary, out_dir)
+    write_plan_folder(result.plan, result.summary, out_dir, loaded.files)
     if args.json:
         sys.stdout.write(plan_json(result.plan))
         sys.stdout.flush()
@@ -151,16 +184,30 @@ def cmd_validate(args) -> ExitCode:
     loaded = load_scenario(args.scenario)
     table, cells, candidates = prepare(loaded)
     scenario = loaded.scenario
-    print(f"ok: {args.scenario}: {len(scenario.workloads)} workloads, {len(cells)} buckets, "
-          f"{len(scenario.models)} models, {len(scenario.accelerators)} accelerators, {len(scenario.pools)} pools, "
-          f"{len(table)} profile rows ({int((table['source'] == 'measured').sum())} measured), "
-          f"{len(candidates)} candidate (bucket, deployment) pairs")
-    for note in table.attrs.get("not_estimated", []):
+    counts = {"workloads": len(scenario.workloads), "buckets": len(cells), "models": len(scenario.models),
+              "accelerators": len(scenario.accelerators), "pools": len(scenario.pools),
+              "profile_rows": len(table), "measured_rows": int((table["source"] == "measured").sum()),
+              "candidates": len(candidates)}
+    notes = list(table.attrs.get("not_estimated", []))
+    if args.json:
+        _print_json({"status": "ok", "scenario": args.scenario, "counts": counts, "notes": notes, "problems": []})
+        return ExitCode.OPTIMAL
+    print(f"ok: {args.scenario}: {counts['workloads']} workloads, {counts['buckets']} buckets, "
+          f"{counts['models']} models, {counts['accelerators']} accelerators, {counts['pools']} pools, "
+          f"{counts['profile_rows']} profile rows ({counts['measured_rows']} measured), "
+          f"{counts['candidates']} candidate (bucket, deployment) pairs")
+    for note in notes:
         print(f"note: {note}")
     return ExitCode.OPTIMAL
 
 
+def _print_json(document) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, allow_nan=False) + "\n")
+    sys.stdout.flush()
+
+
 def cmd_profile(args) -> ExitCode:
+    from placement.files import replace_file
     from placement.profiles import demand_cells, lookup, profile_table
     from placement.scenario import load_scenario
 
@@ -174,16 +221,13 @@ def cmd_profile(args) -> ExitCode:
         table = table[["workload", "bucket", "model", "accelerator", "chips_per_replica", "input_tokens",
                        "output_tokens", "requests_per_s", "output_tokens_per_s_per_user", "ttft_s", "source",
                        "row_input_tokens", "row_output_tokens"]]
-    text = table.to_csv(index=False, lineterminator="\n")
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = out.with_name(f".{out.name}.tmp")
-        staging.write_text(text)
-        os.replace(staging, out)
+        out = replace_file(Path(args.out), table.to_csv(index=False, lineterminator="\n"), loaded.files)
         _log(f"wrote {len(table)} profile rows to {out}")
-    else:
-        sys.stdout.write(text)
+    if args.json:
+        _print_json(json.loads(table.to_json(orient="records", double_precision=15)))  # NaN -> null
+    elif not args.out:
+        sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
     return ExitCode.OPTIMAL
 
 
@@ -196,6 +240,7 @@ def cmd_schema(args) -> ExitCode:
 
 def cmd_check(args) -> ExitCode:
     from placement.checker import check_plan
+    from placement.files import MAX_TABLE_BYTES, read_text_bounded
     from placement.profiles import profile_table
     from placement.scenario import load_scenario
 
@@ -203,11 +248,10 @@ def cmd_check(args) -> ExitCode:
     path = Path(args.plan)
     if path.is_dir():
         path = path / "plan.json"
+    text = read_text_bounded(path, str(path), MAX_TABLE_BYTES, "plan file")  # never a FIFO, never unbounded
     try:
-        plan = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError([Problem(str(path), "", "plan file not found")]) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        plan = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise InputError([Problem(str(path), "", f"not valid JSON ({exc})")]) from None
     if not isinstance(plan, dict) or "status" not in plan:
         raise InputError([Problem(str(path), "status", "not a plan document (no status field)")])

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from placement.files import replace_folder
 from placement.scenario import LoadedScenario
 from placement.solve import Outcome
 from solvers.base import relative_gap
@@ -157,15 +155,14 @@ def _baselines(outcome: Outcome, mixed: float) -> list[dict[str, Any]]:
     return rows
 
 
-def write_plan_folder(doc: dict[str, Any], summary: str, out_dir: Path) -> Path:
-    """Write every file into a temporary sibling folder, then swap it into place.
+def write_plan_folder(doc: dict[str, Any], summary: str, out_dir: Path, inputs: list[Path] = ()) -> Path:
+    """Write every file into a hidden sibling folder, then swap it into place (placement.files).
 
-    A reader sees the old plan or the new one, never a mix; a failure leaves the old one intact.
+    A reader sees the old plan or the new one, never a mix; a failure leaves the old one intact. Only
+    an empty folder or a plan folder this tool wrote is ever replaced; `inputs` (the scenario's files)
+    are never inside what is replaced.
     """
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    try:
+    def write(staging: Path) -> None:
         (staging / "plan.json").write_text(plan_json(doc))
         for name, key, columns in (("replicas.csv", "replicas", REPLICA_COLUMNS),
                                    ("routing.csv", "routing", ROUTING_COLUMNS),
@@ -176,27 +173,8 @@ def write_plan_folder(doc: dict[str, Any], summary: str, out_dir: Path) -> Path:
             frame = frame.reindex(columns=[c for c in columns if c in frame.columns] if len(frame) else columns)
             frame.to_csv(staging / name, index=False, lineterminator="\n")
         (staging / "summary.md").write_text(summary)
-        _swap_into_place(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out_dir
 
-
-def _swap_into_place(staging: Path, out_dir: Path) -> None:
-    """rename() is atomic for a new name; an existing folder is moved aside first, then removed."""
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
-        os.rmdir(old)
-        os.rename(out_dir, old)
-        try:
-            os.rename(staging, out_dir)
-        except OSError:
-            os.rename(old, out_dir)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(staging, out_dir)
+    return replace_folder(Path(out_dir), write, inputs)
 
 
 def plan_json(doc: dict[str, Any]) -> str:

@@ -1,14 +1,17 @@
 """The scenario: the one input of a solve (contract: shared/spec/scenario.md).
 
-Pydantic v2 models with unknown fields rejected and NaN/infinity refused, a loader for YAML/JSON
-with CSV tables referenced by relative path, and the cross-reference checks pydantic cannot do
-(unknown ids, duplicates, shares summing to 1). Every problem is reported at once as an
-`InputError` naming file, field path and fix.
+Pydantic v2 models with unknown fields rejected, NaN/infinity and absurd magnitudes refused, a loader
+for YAML/JSON (duplicate keys refused) with CSV tables referenced by relative path (read under the
+rules of placement.files: inside the scenario's folder, regular files, bounded size), and the
+cross-reference checks pydantic cannot do (unknown ids, duplicates, shares summing to 1). Every
+problem is reported at once as an `InputError` naming file, field path and fix.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import io
 import json
 import math
 import re
@@ -20,8 +23,24 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from placement.errors import InputError, Problem
+from placement.files import MAX_DOCUMENT_BYTES, MAX_TABLE_BYTES, read_text_bounded, table_path
 
 SHARE_TOLERANCE = 1e-6
+
+# Upper bounds on magnitudes (README, "Limits"). Far beyond any real fleet, yet small enough that the
+# model's coefficients stay where solvers are exact: a value beyond them is a typo (1e300 req/s), named
+# with its field as bad input instead of reaching the solver.
+MAX_RATE = 1e9                 # requests/s: a workload's arrival rate, a replica's throughput
+MAX_TOKENS = 1_000_000_000     # tokens: a bucket's lengths, a context, a profile row's lengths
+MAX_TOKEN_RATE = 1e12          # tokens/s of a whole replica
+MAX_SPEED = 1e7                # tokens/s per user
+MAX_SECONDS = 1e6              # SLO times, TTFT, solver time limit (11.6 days)
+MAX_PRICE = 1e6                # currency per chip-hour, per shed request
+MAX_FIXED_COST = 1e15          # currency per period
+MAX_CHIPS = 10_000_000         # chips in a pool, a block, a replica, a scale-up domain; a batch's requests
+MAX_HOURS = 100_000            # planning period (11.4 years)
+MAX_SPEC = 1e9                 # chip and model specs: GB, TB/s, TFLOP/s, GB/s, kW, billions of params, bytes
+MAX_SCORE = 1e6                # quality scores and floors, in absolute value
 
 
 class Strict(BaseModel):
@@ -39,15 +58,15 @@ class Accelerator(Strict):
 
     id: str = Field(min_length=1)
     name: str | None = None
-    memory_gb: float | None = Field(default=None, gt=0, description="per chip, HBM or SRAM, GB")
-    memory_bandwidth_tbps: float | None = Field(default=None, gt=0, description="per chip, TB/s")
+    memory_gb: float | None = Field(default=None, gt=0, le=MAX_SPEC, description="per chip, HBM or SRAM, GB")
+    memory_bandwidth_tbps: float | None = Field(default=None, gt=0, le=MAX_SPEC, description="per chip, TB/s")
     dense_tflops: dict[str, float] = Field(
         default_factory=dict, description="dense TFLOP/s per chip by precision (bf16, fp8, fp4, int8)"
     )
-    scaleup_domain: int = Field(default=8, ge=1, description="max chips one replica may span over the fast fabric")
-    scaleup_bandwidth_gbps: float | None = Field(default=None, gt=0, description="per chip, GB/s, scale-up fabric")
+    scaleup_domain: int = Field(default=8, ge=1, le=MAX_CHIPS, description="max chips one replica may span over the fast fabric")
+    scaleup_bandwidth_gbps: float | None = Field(default=None, gt=0, le=MAX_SPEC, description="per chip, GB/s, scale-up fabric")
     memory_kind: Literal["hbm", "sram"] = Field(default="hbm", description="sram: speed from measured tables only")
-    power_kw: float | None = Field(default=None, gt=0, description="per chip, kW")
+    power_kw: float | None = Field(default=None, gt=0, le=MAX_SPEC, description="per chip, kW")
     source: str | None = Field(default=None, description="where the specs come from")
     uncertainty: str | None = Field(default=None, description="how far the specs can be trusted")
 
@@ -55,8 +74,8 @@ class Accelerator(Strict):
     @classmethod
     def _positive_tflops(cls, value: dict[str, float]) -> dict[str, float]:
         for precision, tflops in value.items():
-            if not (isinstance(tflops, (int, float)) and math.isfinite(tflops) and tflops > 0):
-                raise ValueError(f"dense_tflops.{precision} must be a positive finite number, got {tflops!r}")
+            if not (isinstance(tflops, (int, float)) and math.isfinite(tflops) and 0 < tflops <= MAX_SPEC):
+                raise ValueError(f"dense_tflops.{precision} must be a positive number <= {MAX_SPEC:g}, got {tflops!r}")
         return value
 
 
@@ -65,11 +84,11 @@ class Model(Strict):
 
     id: str = Field(min_length=1)
     family: str | None = None
-    total_params_b: float | None = Field(default=None, gt=0, description="billions of parameters, all experts")
-    active_params_b: float | None = Field(default=None, gt=0, description="billions of parameters active per token")
+    total_params_b: float | None = Field(default=None, gt=0, le=MAX_SPEC, description="billions of parameters, all experts")
+    active_params_b: float | None = Field(default=None, gt=0, le=MAX_SPEC, description="billions of parameters active per token")
     weight_bits: float | None = Field(default=None, gt=0, le=32)
-    kv_bytes_per_token: float | None = Field(default=None, ge=0, description="KV cache bytes per token, whole model")
-    max_context_tokens: int | None = Field(default=None, ge=1, description="input + output tokens the model accepts")
+    kv_bytes_per_token: float | None = Field(default=None, ge=0, le=MAX_SPEC, description="KV cache bytes per token, whole model")
+    max_context_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS, description="input + output tokens the model accepts")
     quality: dict[str, float] = Field(default_factory=dict, description="named metrics; higher is better")
     architecture: dict[str, Any] | None = Field(
         default=None, description="Hugging Face config.json fields (used by the estimator)"
@@ -80,8 +99,8 @@ class Model(Strict):
     @classmethod
     def _finite_quality(cls, value: dict[str, float]) -> dict[str, float]:
         for metric, score in value.items():
-            if not (isinstance(score, (int, float)) and math.isfinite(score)):
-                raise ValueError(f"quality.{metric} must be a finite number, got {score!r}")
+            if not (isinstance(score, (int, float)) and math.isfinite(score) and abs(score) <= MAX_SCORE):
+                raise ValueError(f"quality.{metric} must be a finite number within +-{MAX_SCORE:g}, got {score!r}")
         return value
 
     @model_validator(mode="after")
@@ -96,23 +115,23 @@ class Model(Strict):
 class Bucket(Strict):
     """A request-length class of a workload: the share of its requests at these lengths."""
 
-    input_tokens: int = Field(ge=1)
-    output_tokens: int = Field(ge=1)
+    input_tokens: int = Field(ge=1, le=MAX_TOKENS)
+    output_tokens: int = Field(ge=1, le=MAX_TOKENS)
     share: float = Field(gt=0, le=1)
 
 
 class SLO(Strict):
     """Latency objectives; each is optional (absent = unconstrained)."""
 
-    min_output_tokens_per_s: float | None = Field(default=None, gt=0, description="per-user decode speed, tok/s")
-    max_ttft_s: float | None = Field(default=None, gt=0, description="time to first token, s")
-    max_e2e_s: float | None = Field(default=None, gt=0, description="ttft + output_tokens / per-user speed, s")
+    min_output_tokens_per_s: float | None = Field(default=None, gt=0, le=MAX_SPEED, description="per-user decode speed, tok/s")
+    max_ttft_s: float | None = Field(default=None, gt=0, le=MAX_SECONDS, description="time to first token, s")
+    max_e2e_s: float | None = Field(default=None, gt=0, le=MAX_SECONDS, description="ttft + output_tokens / per-user speed, s")
 
 
 class QualityFloor(Strict):
     metric: str = Field(min_length=1)
-    min: float | None = Field(default=None, description="every request: the model's score >= min")
-    min_mean: float | None = Field(default=None, description="traffic-weighted mean score >= min_mean")
+    min: float | None = Field(default=None, ge=-MAX_SCORE, le=MAX_SCORE, description="every request: the model's score >= min")
+    min_mean: float | None = Field(default=None, ge=-MAX_SCORE, le=MAX_SCORE, description="traffic-weighted mean score >= min_mean")
 
     @model_validator(mode="after")
     def _some_floor(self) -> "QualityFloor":
@@ -125,13 +144,14 @@ class Workload(Strict):
     """A demand slice: arrival rate, length mix, SLO and quality requirements."""
 
     id: str = Field(min_length=1)
-    requests_per_s: float = Field(ge=0, description="mean arrival rate over the period, req/s")
+    requests_per_s: float = Field(ge=0, le=MAX_RATE, description="mean arrival rate over the period, req/s")
     buckets: list[Bucket] = Field(min_length=1)
     slo: SLO = Field(default_factory=SLO)
     quality: QualityFloor | None = None
     allowed_models: list[str] | None = Field(default=None, min_length=1)
     must_serve: bool = True
-    unserved_cost_per_request: float | None = Field(default=None, ge=0, description="currency per shed request")
+    unserved_cost_per_request: float | None = Field(default=None, ge=0, le=MAX_PRICE,
+                                                     description="currency per shed request")
     growth: dict[str, float] = Field(default_factory=dict,
                                      description="rate multiplier per period id; missing periods = 1")
     shape: dict[str, float] = Field(default_factory=dict, description="rate multiplier per slice id; missing = 1")
@@ -143,7 +163,7 @@ class Workload(Strict):
     @classmethod
     def _nonnegative_multipliers(cls, value: dict[str, float]) -> dict[str, float]:
         for key, factor in value.items():
-            if not (isinstance(factor, (int, float)) and math.isfinite(factor) and factor >= 0):
+            if not (isinstance(factor, (int, float)) and math.isfinite(factor) and 0 <= factor <= MAX_RATE):
                 raise ValueError(f"multiplier for {key!r} must be a finite number >= 0, got {factor!r}")
         return value
 
@@ -181,9 +201,10 @@ class Pool(Strict):
     kind: PoolKind
     max_chips: int | dict[str, int] = Field(
         description="supply cap, chips: a number, or chips per period id (deliveries; every period listed)")
-    block_chips: int = Field(default=1, ge=1, description="reserved purchase granularity, chips")
-    price_per_chip_hour: float | None = Field(default=None, ge=0, description="currency per chip-hour")
-    fixed_cost: float = Field(default=0, ge=0, description="sunk cost per period; reported, never decides")
+    block_chips: int = Field(default=1, ge=1, le=MAX_CHIPS, description="reserved purchase granularity, chips")
+    price_per_chip_hour: float | None = Field(default=None, ge=0, le=MAX_PRICE, description="currency per chip-hour")
+    fixed_cost: float = Field(default=0, ge=0, le=MAX_FIXED_COST,
+                              description="sunk cost per period; reported, never decides")
     term_periods: int = Field(default=1, ge=1, description="reserved: periods a block bought is paid and usable")
     lead_periods: int = Field(default=0, ge=0, description="reserved: periods between purchase and first use")
     committed: list[Commitment] = Field(default_factory=list, description="reserved: contracts already signed")
@@ -194,8 +215,8 @@ class Pool(Strict):
     @classmethod
     def _nonnegative_chips(cls, value: int | dict[str, int]) -> int | dict[str, int]:
         for key, chips in (value.items() if isinstance(value, dict) else [("", value)]):
-            if chips < 0:
-                raise ValueError(f"max_chips{'.' + key if key else ''} must be >= 0, got {chips}")
+            if not 0 <= chips <= MAX_CHIPS:
+                raise ValueError(f"max_chips{'.' + key if key else ''} must be in [0, {MAX_CHIPS:g}], got {chips}")
         return value
 
     @field_validator("availability")
@@ -240,9 +261,9 @@ class Pool(Strict):
 class SolverOptions(Strict):
     backend: Literal["highspy", "ortools", "pulp"] | None = None
     engine: Literal["highs", "scip", "cbc", "cp-sat"] | None = None
-    time_limit_s: float = Field(default=60, gt=0)
+    time_limit_s: float = Field(default=60, gt=0, le=MAX_SECONDS)
     mip_gap: float = Field(default=1e-4, ge=0, lt=1)
-    threads: int = Field(default=1, ge=1, description="1 keeps solves deterministic")
+    threads: int = Field(default=1, ge=1, le=1024, description="1 keeps solves deterministic")
 
     @model_validator(mode="after")
     def _engine_fits_backend(self) -> "SolverOptions":
@@ -294,14 +315,14 @@ class ProfileRow(Strict):
 
     model: str
     accelerator: str
-    chips_per_replica: int = Field(ge=1)
-    input_tokens: int = Field(ge=1)
-    output_tokens: int = Field(ge=1)
-    requests_per_s: float | None = Field(default=None, ge=0)
-    output_tokens_per_s: float | None = Field(default=None, ge=0)
-    output_tokens_per_s_per_user: float | None = Field(default=None, gt=0)
-    ttft_s: float | None = Field(default=None, ge=0)
-    batch_size: int | None = Field(default=None, ge=1)
+    chips_per_replica: int = Field(ge=1, le=MAX_CHIPS)
+    input_tokens: int = Field(ge=1, le=MAX_TOKENS)
+    output_tokens: int = Field(ge=1, le=MAX_TOKENS)
+    requests_per_s: float | None = Field(default=None, ge=0, le=MAX_RATE)
+    output_tokens_per_s: float | None = Field(default=None, ge=0, le=MAX_TOKEN_RATE)
+    output_tokens_per_s_per_user: float | None = Field(default=None, gt=0, le=MAX_SPEED)
+    ttft_s: float | None = Field(default=None, ge=0, le=MAX_SECONDS)
+    batch_size: int | None = Field(default=None, ge=1, le=MAX_CHIPS)
     source: str | None = None
     note: str | None = None
 
@@ -346,7 +367,7 @@ class FleetRow(Strict):
 class Scenario(Strict):
     name: str = Field(min_length=1)
     currency: str = "USD"
-    hours: float = Field(default=2190, gt=0, description="planning period, hours")
+    hours: float = Field(default=2190, gt=0, le=MAX_HOURS, description="planning period, hours")
     accelerators: list[Accelerator] = Field(min_length=1)
     models: list[Model] = Field(min_length=1)
     workloads: list[Workload] = Field(min_length=1)
@@ -384,6 +405,9 @@ PROFILE_NUMERIC = {
     "ttft_s": ">=0",
     "batch_size": "int>=1",
 }
+PROFILE_MAXIMUM = {"chips_per_replica": MAX_CHIPS, "input_tokens": MAX_TOKENS, "output_tokens": MAX_TOKENS,
+                   "requests_per_s": MAX_RATE, "output_tokens_per_s": MAX_TOKEN_RATE,
+                   "output_tokens_per_s_per_user": MAX_SPEED, "ttft_s": MAX_SECONDS, "batch_size": MAX_CHIPS}
 PROFILE_COLUMNS = ["model", "accelerator", *PROFILE_NUMERIC, "source", "note"]
 TABLE_FIELDS = ("accelerators", "models", "pools", "profiles", "demand", "load_curve", "fleet")
 
@@ -391,11 +415,18 @@ TABLE_FIELDS = ("accelerators", "models", "pools", "profiles", "demand", "load_c
 class LoadedScenario:
     """A validated scenario, where it came from, and its profile table as a DataFrame."""
 
-    def __init__(self, scenario: Scenario, path: Path, profiles: pd.DataFrame, sha256: str):
+    def __init__(self, scenario: Scenario, path: Path, profiles: pd.DataFrame, sha256: str,
+                 tables: list[Path] | None = None):
         self.scenario = scenario
         self.path = path
         self.profiles = profiles
         self.sha256 = sha256
+        self.tables = list(tables or [])  # the CSV files it read: outputs must never replace them
+
+    @property
+    def files(self) -> list[Path]:
+        """Every file this scenario was read from (the scenario file and its tables)."""
+        return [self.path, *self.tables]
 
 
 def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> LoadedScenario:
@@ -408,17 +439,27 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     origins: dict[str, str] = {}
     problems: list[Problem] = []
     profiles_df: pd.DataFrame | None = None
+    tables: list[Path] = []
     for key in TABLE_FIELDS:
         value = data.get(key)
         if isinstance(value, str):
-            table_path = (path.parent / value).resolve()
             origins[key] = value
+            try:
+                table = table_path(path, value, key)
+                text = read_text_bounded(table, value, MAX_TABLE_BYTES, "table")
+            except InputError as exc:
+                problems += exc.problems
+                text = None
+            else:
+                tables.append(table)
             if key == "profiles":
-                profiles_df, table_problems = read_profile_table(table_path, value)
-                problems += table_problems
+                if text is not None:
+                    profiles_df, table_problems = read_profile_table(text, value)
+                    problems += table_problems
                 data = {**data, "profiles": None}
             else:
-                rows, table_problems = read_csv_records(table_path, value)
+                rows, table_problems = (read_csv_records(text, value, TABLE_KEY_COLUMNS.get(key, ("id",)))
+                                        if text is not None else ([], []))
                 problems += table_problems
                 data = {**data, key: rows}
     data = resolve_catalog_references(data, label, problems)
@@ -437,34 +478,18 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         raise InputError(problems)
     if profiles_df is None:
         profiles_df = empty_profile_frame()
-    return LoadedScenario(scenario, path, profiles_df, canonical_hash(scenario, profiles_df))
+    return LoadedScenario(scenario, path, profiles_df, canonical_hash(scenario, profiles_df), tables)
 
 
 def _read_document(path: Path) -> dict[str, Any]:
     label = str(path)
-    if not path.exists():
-        raise InputError.single(label, "", "file not found; check the path")
-    if path.is_dir():
-        raise InputError.single(label, "", "is a folder; give the scenario's YAML or JSON file")
+    text = read_text_bounded(path, label, MAX_DOCUMENT_BYTES, "scenario file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError.single(label, "", f"cannot be read as UTF-8 text ({exc})") from None
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".json":
-            data = json.loads(text, parse_constant=_reject_constant)
-        else:
-            data = yaml.load(text, Loader=ScenarioYamlLoader)  # noqa: S506 - a SafeLoader subclass
-    except json.JSONDecodeError as exc:
-        raise InputError.single(label, f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}") from None
-    except ValueError as exc:
-        raise InputError.single(label, "", f"invalid JSON: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InputError.single(label, where, f"invalid YAML: {problem}") from None
+        data = parse_json(text, label) if path.suffix.lower() == ".json" else parse_yaml(text, label)
+    except RecursionError:
+        raise InputError.single(label, "", f"nested too deeply to read; a scenario nests a few levels, "
+                                           f"at most {MAX_NESTING}") from None
+    check_shape(data, label)
     if not isinstance(data, dict):
         raise InputError.single(label, "", "the scenario must be a mapping (name:, accelerators:, models:, ...)")
     bad_keys = [k for k in data if not isinstance(k, str)]
@@ -473,8 +498,132 @@ def _read_document(path: Path) -> dict[str, Any]:
     return data
 
 
+MAX_NESTING = 64           # levels of lists and mappings; a scenario needs about six
+MAX_VALUES = 2_000_000     # values once YAML aliases are expanded (a "billion laughs" document has 10**9)
+
+
+def check_shape(data: Any, label: str) -> None:
+    """Refuse documents nested beyond MAX_NESTING (or holding themselves through an alias) or with more
+    than MAX_VALUES values: everything after the parser walks the document recursively."""
+    stack = [(data, 1)]
+    count = 0
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if depth > MAX_NESTING:
+            raise InputError.single(label, "", f"nested more than {MAX_NESTING} levels deep (or holds itself "
+                                               "through a YAML alias); a scenario nests a few levels")
+        if count > MAX_VALUES:
+            raise InputError.single(label, "", f"too large: more than {MAX_VALUES:,} values once YAML aliases "
+                                               "are expanded; put large tables in CSV files")
+        if isinstance(node, dict):
+            stack.extend((value, depth + 1) for value in node.values())
+        elif isinstance(node, list):
+            stack.extend((value, depth + 1) for value in node)
+
+
+def parse_json(text: str, label: str) -> Any:
+    """json.loads that refuses NaN/Infinity and duplicate keys (naming the lines of both)."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_pairs)
+    except _DuplicateKey:
+        raise InputError([Problem(label, f"line {line}", _duplicate_message(key, first))
+                          for key, line, first in _json_duplicate_keys(text)]) from None
+    except json.JSONDecodeError as exc:
+        raise InputError.single(label, f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}") from None
+    except ValueError as exc:
+        raise InputError.single(label, "", f"invalid JSON: {exc}") from None
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    mapping = dict(pairs)
+    if len(mapping) != len(pairs):
+        raise _DuplicateKey
+    return mapping
+
+
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:]')
+
+
+def _json_duplicate_keys(text: str) -> list[tuple[str, int, int]]:
+    """(key, line, line of the first occurrence) for every repeated key of every object.
+
+    Called only once json.loads has found a duplicate, so the text is valid JSON: strings and
+    brackets are all the scan needs to tell keys and objects apart.
+    """
+    newlines = [m.start() for m in re.finditer("\n", text)]
+    found: list[tuple[str, int, int]] = []
+    objects: list[dict[str, int] | None] = []
+    key: tuple[str, int] | None = None
+    for token in _JSON_TOKEN.finditer(text):
+        value = token.group()
+        if value == "{":
+            objects.append({})
+        elif value == "[":
+            objects.append(None)
+        elif value in "}]":
+            objects.pop()
+        elif value == ":":
+            name, at = key
+            line = bisect.bisect_left(newlines, at) + 1
+            seen = objects[-1]
+            if name in seen:
+                found.append((name, line, seen[name]))
+            else:
+                seen[name] = line
+        else:
+            key = (json.loads(value), token.start())
+    return found
+
+
+def _duplicate_message(key: Any, first_line: int) -> str:
+    return (f"duplicate key {key!r} (first at line {first_line}); remove one: "
+            "otherwise the second would silently replace the first")
+
+
+def parse_yaml(text: str, label: str) -> Any:
+    """YAML with the scenario loader; duplicate keys are refused, naming the lines of both."""
+    loader = ScenarioYamlLoader(text)
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InputError.single(label, where, f"invalid YAML: {problem}") from None
+    finally:
+        loader.dispose()
+    if loader.duplicate_keys:
+        raise InputError([Problem(label, f"line {line} column {column}", _duplicate_message(key, first))
+                          for key, line, column, first in loader.duplicate_keys])
+    return data
+
+
 class ScenarioYamlLoader(yaml.SafeLoader):
-    """SafeLoader that also reads 1e3 and 2E-4 as numbers (YAML 1.1 wants a dot: 1.0e3)."""
+    """SafeLoader that also reads 1e3 and 2E-4 as numbers (YAML 1.1 wants a dot: 1.0e3), and records
+    duplicate keys (the last would silently win) with the lines of both."""
+
+    def __init__(self, stream: Any):
+        super().__init__(stream)
+        self.duplicate_keys: list[tuple[Any, int, int, int]] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                    continue  # merge keys (<<) override by design; complex keys are refused later
+                key = self.construct_object(key_node)
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    self.duplicate_keys.append((key, line, key_node.start_mark.column + 1, seen[key]))
+                else:
+                    seen[key] = line
+        return super().construct_mapping(node, deep)
 
 
 ScenarioYamlLoader.add_implicit_resolver(
@@ -539,27 +688,40 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _read_csv(path: Path, label: str) -> tuple[pd.DataFrame | None, list[Problem]]:
-    if not path.exists():
-        return None, [Problem(label, "", "table file not found; the path is relative to the scenario file")]
+def _read_csv(text: str, label: str, required: tuple[str, ...]) -> tuple[pd.DataFrame | None, list[Problem]]:
+    """Parse a CSV table's text. A file whose header names none of the `required` columns is not a
+    table of this kind: say so without showing any of its content (it may be a file never meant to be
+    read, like a password file)."""
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, comment=None)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
-        return None, [Problem(label, "", f"not a readable CSV table ({str(exc).strip()})")]
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True, comment=None)
+    except pd.errors.EmptyDataError:
+        return None, [Problem(label, "", "the table is empty; give a header line and rows")]
+    except (pd.errors.ParserError, ValueError) as exc:
+        reason = str(exc).strip()[:200]
+        return None, [Problem(label, "", f"not a readable CSV table ({reason}); give comma-separated columns "
+                                         "with a header line")]
     frame.columns = [str(c).strip() for c in frame.columns]
+    if not any(column in frame.columns for column in required):
+        return None, [Problem(label, "header", f"not a table of this kind: its first line names none of the "
+                                               f"columns {list(required)} (its content is not shown); give a "
+                                               "comma-separated table with a header line")]
     dupes = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
     if dupes:
         return None, [Problem(label, "header", f"duplicate columns {dupes}")]
     return frame, []
 
 
-def read_csv_records(path: Path, label: str) -> tuple[list[dict[str, Any]], list[Problem]]:
-    """Read a CSV table of accelerators/models/pools into records pydantic validates.
+TABLE_KEY_COLUMNS = {"demand": ("workload",), "load_curve": ("workload",), "fleet": ("model", "pool")}
+
+
+def read_csv_records(text: str, label: str, required: tuple[str, ...] = ("id",)) -> tuple[list[dict[str, Any]],
+                                                                                           list[Problem]]:
+    """Read the text of a CSV table of accelerators/models/pools into records pydantic validates.
 
     Columns `dense_tflops_<precision>` fold into `dense_tflops`, `quality_<metric>` into `quality`.
     Empty cells mean "not given".
     """
-    frame, problems = _read_csv(path, label)
+    frame, problems = _read_csv(text, label, required)
     if frame is None:
         return [], problems
     records = []
@@ -605,8 +767,8 @@ def _frame_or_empty(rows: list[Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def read_profile_table(path: Path, label: str) -> tuple[pd.DataFrame | None, list[Problem]]:
-    frame, problems = _read_csv(path, label)
+def read_profile_table(text: str, label: str) -> tuple[pd.DataFrame | None, list[Problem]]:
+    frame, problems = _read_csv(text, label, ("model", "accelerator"))
     if frame is None:
         return None, problems
     return check_profile_frame(frame, label, None)
@@ -674,6 +836,9 @@ def check_profile_frame(
         below = ok & ((values <= minimum) if strict else (values < minimum))
         for row in _rows(below):
             problems.append(Problem(label, where(row, column), f"{_shown(raw.iloc[row])} must be {rule.replace('int', '')}"))
+        for row in _rows(ok & (values > PROFILE_MAXIMUM[column])):
+            problems.append(Problem(label, where(row, column),
+                                    f"{_shown(raw.iloc[row])} must be <= {PROFILE_MAXIMUM[column]:g} (the limit)"))
         if rule.startswith("int"):
             for row in _rows(ok & (values % 1 != 0)):
                 problems.append(Problem(label, where(row, column), f"{_shown(raw.iloc[row])} must be a whole number"))
@@ -715,7 +880,8 @@ def _problem_from_pydantic(err: dict[str, Any], label: str, origins: dict[str, s
         message = "required field is missing"
     value = err.get("input")
     if kind not in ("missing", "model_attributes_type") and not isinstance(value, (dict, list)):
-        message += f" (got {value!r})"
+        shown = repr(value)
+        message += f" (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
     if loc and loc[0] in origins and len(loc) >= 2 and isinstance(loc[1], int):
         table = origins[loc[0]]
         row = loc[1]
@@ -915,8 +1081,9 @@ def json_schema() -> dict[str, Any]:
     CSV paths (accelerators, models, pools, profiles) and catalog references (accelerators, models)."""
     schema = Scenario.model_json_schema()
     properties = schema["properties"]
-    path = {"type": "string", "description": "CSV file, relative to the scenario file"}
-    reference = {"anyOf": [{"type": "string", "description": "catalog id (inputs/catalog)"},
+    path = {"type": "string", "description": "CSV file inside the scenario's folder, relative to the scenario file "
+                                             "(at most 64 MiB; absolute paths and paths leading out are refused)"}
+    reference = {"anyOf": [{"type": "string", "description": "catalog id (placement/catalog_data)"},
                            {"type": "object", "required": ["catalog"],
                             "properties": {"catalog": {"type": "string"}},
                             "description": "catalog id plus fields that override the catalog entry"}]}

@@ -13,7 +13,7 @@ import ortools
 from ortools.linear_solver.python import model_builder_helper as mbh
 
 from solvers.base import SolverResult, SolverSettings, Status
-from solvers.quiet import stdout_to_stderr
+from solvers.quiet import quiet_native_output
 
 ENGINE_NAMES = {"highs": "highs", "scip": "scip", "cp-sat": "cp_sat", "glop": "glop"}
 
@@ -54,7 +54,7 @@ def _run(helper, engine: str, settings: SolverSettings, time_limit: float):
         raise RuntimeError(f"OR-Tools was built without {engine}")
     solver.set_time_limit_in_seconds(max(time_limit, 0.01))
     solver.set_solver_specific_parameters(_parameters(engine, settings))
-    with stdout_to_stderr():
+    with quiet_native_output():
         solver.solve(helper)
     return solver
 

@@ -16,7 +16,7 @@ import numpy as np
 import pulp
 
 from solvers.base import SolverResult, SolverSettings, Status
-from solvers.quiet import stdout_to_stderr
+from solvers.quiet import quiet_native_output
 
 
 def build(model, relax: bool) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
@@ -84,7 +84,7 @@ def solve(model, settings: SolverSettings, start=None) -> SolverResult:
                                 settings.engine, f"pulp {pulp.__version__}",
                                 f"PuLP cannot run {settings.engine} here (is its package installed?)")
         try:
-            with stdout_to_stderr():
+            with quiet_native_output():
                 problem.solve(solver)
         except pulp.PulpSolverError as exc:
             return SolverResult(Status.NO_SOLUTION, None, None, None, time.perf_counter() - started,

@@ -28,9 +28,16 @@ def catalog():
     return load_catalog()
 
 
-def test_default_folder_is_the_repos_inputs_catalog():
-    assert DEFAULT_FOLDER == Path(__file__).resolve().parent.parent / "inputs" / "catalog"
-    assert (DEFAULT_FOLDER / "README.md").exists()
+def test_default_folder_is_package_data():
+    """The catalog ships inside the package (an installed placement resolves `- h200` anywhere);
+    inputs/catalog keeps only a pointer, so there is one copy of the data."""
+    import placement
+
+    assert Path(str(DEFAULT_FOLDER)) == Path(placement.__file__).resolve().parent / "catalog_data"
+    assert (DEFAULT_FOLDER / "README.md").is_file()
+    repo = Path(__file__).resolve().parent.parent
+    assert sorted(p.name for p in (repo / "inputs" / "catalog").iterdir()) == ["README.md"]
+    assert "placement/catalog_data" in (repo / "inputs" / "catalog" / "README.md").read_text()
 
 
 def test_every_accelerator_and_model_is_there(catalog):

@@ -25,7 +25,8 @@ JUNK = st.one_of(
     st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=12), st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(),
                                                                                max_size=2),
-    st.sampled_from(["nope.csv", "h200", "reserved", "-1", "1e400", "NaN", "catalog"]),
+    st.sampled_from(["nope.csv", "h200", "reserved", "-1", "1e400", "NaN", "catalog", "/dev/zero", "../../etc/passwd",
+                     "/etc/passwd", ".", "1e300"]),
 )
 
 
