@@ -216,7 +216,8 @@ class Pool(Strict):
     def _nonnegative_chips(cls, value: int | dict[str, int]) -> int | dict[str, int]:
         for key, chips in (value.items() if isinstance(value, dict) else [("", value)]):
             if not 0 <= chips <= MAX_CHIPS:
-                raise ValueError(f"max_chips{'.' + key if key else ''} must be in [0, {MAX_CHIPS:g}], got {chips}")
+                raise ValueError(f"max_chips{'.' + key if key else ''} must be >= 0 and less than or equal to "
+                                 f"{MAX_CHIPS:,}, got {chips}")
         return value
 
     @field_validator("availability")

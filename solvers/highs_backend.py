@@ -15,6 +15,7 @@ import highspy
 import numpy as np
 
 from solvers.base import SolverResult, SolverSettings, Status
+from solvers.quiet import quiet_native_output
 
 _STATUS = {
     highspy.HighsModelStatus.kOptimal: Status.OPTIMAL,
@@ -47,6 +48,11 @@ def _lp(model, integer: np.ndarray) -> highspy.HighsLp:
 
 
 def solve(model, settings: SolverSettings, start=None) -> SolverResult:
+    with quiet_native_output():  # HiGHS prints a banner from native code, whatever output_flag says
+        return _solve(model, settings, start)
+
+
+def _solve(model, settings: SolverSettings, start=None) -> SolverResult:
     started = time.perf_counter()
     integer = np.zeros(model.num_variables, dtype=bool) if settings.relax_integrality else model.integer
     highs = highspy.Highs()
