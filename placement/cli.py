@@ -164,8 +164,11 @@ def _report_outcome(doc, out_dir: Path) -> None:
     if status in ("optimal", "feasible"):
         cost = doc["cost"]
         gap = doc["objective"]["gap"]
-        _log(f"{status}: {cost['per_hour']:,.2f} {doc['scenario']['currency']}/h "
-             f"({cost['period']:,.0f} for the period), gap {gap if gap is not None else 'unknown'}; plan in {out_dir}/")
+        periods = len(doc.get("periods") or [None])
+        span = (f"{cost['period']:,.0f} for the period" if periods == 1
+                else f"{cost['total']:,.0f} over {periods} periods")
+        _log(f"{status}: {cost['per_hour']:,.2f} {doc['scenario']['currency']}/h ({span}), "
+             f"gap {gap if gap is not None else 'unknown'}; plan in {out_dir}/")
     elif status == "infeasible":
         _log(f"infeasible: no plan meets every hard constraint; diagnosis in {out_dir}/plan.json")
         for finding in doc["diagnosis"]:

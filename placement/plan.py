@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from placement.files import replace_folder
+from placement.charts import plan_chart
 from placement.scenario import LoadedScenario
 from placement.solve import Outcome
 from solvers.base import relative_gap
@@ -173,6 +174,7 @@ def write_plan_folder(doc: dict[str, Any], summary: str, out_dir: Path, inputs: 
             frame = frame.reindex(columns=[c for c in columns if c in frame.columns] if len(frame) else columns)
             frame.to_csv(staging / name, index=False, lineterminator="\n")
         (staging / "summary.md").write_text(summary)
+        plan_chart(doc, staging / "plan.png")
 
     return replace_folder(Path(out_dir), write, inputs)
 

@@ -78,12 +78,15 @@ def summary_markdown(plan: dict[str, Any]) -> str:
             f"**Status:** {status}" + (f" (gap {gap:.4%})" if gap is not None else "") +
             f", solved by {solver.get('backend')}/{solver.get('engine')} in {solver.get('solve_s', 0):.2f} s.",
             "",
-            f"**Cost:** {_money(cost['per_hour'], currency)} per hour, "
+            f"**Cost:** {_money(cost['per_hour'], currency)} per hour of capacity, "
             f"{_money(cost['period'], currency)} over {scenario.get('hours'):g} hours"
+            + (f" ({_money(cost['total'], currency)} in all, with churn and contract terms beyond the horizon)"
+               if cost.get("total") is not None and abs(cost["total"] - cost["period"]
+                                                        - cost.get("unserved_penalty", 0.0)) > 1e-6 else "")
             + (f"; shedding penalty {_money(cost['unserved_penalty_per_hour'], currency)}/h"
                if cost.get("unserved_penalty_per_hour") else "")
-            + (f"; sunk prepaid cost {_money(cost['fixed_cost_period'], currency)} for the period (not a decision)"
-               if cost.get("fixed_cost_period") else "") + ".",
+            + (f"; sunk (signed contracts, prepaid fixed_cost) {_money(cost.get('fixed'), currency)} "
+               "(not a decision)" if cost.get("fixed") else "") + ".",
             "",
         ]
         best = next((b for b in plan.get("baselines", []) if b["name"] == "best single accelerator"), None)
@@ -93,10 +96,17 @@ def summary_markdown(plan: dict[str, Any]) -> str:
                       f"{best['savings_vs_baseline']:.1%}.", ""]
         elif plan.get("baselines"):
             lines += ["**Mixing is required:** no single accelerator type can serve every bucket.", ""]
+        horizon = len(plan.get("periods") or []) > 1 or len(plan.get("slices") or []) > 1
+        if horizon:
+            lines += horizon_story(plan, currency)
         lines += ["## Capacity", "", _table(
-            ["pool", "kind", "chips used", "committed", "max", "cost/h"],
-            [[p["pool"], p.get("kind", ""), p["chips_used"], p["chips_committed"], p["max_chips"],
-              f"{p.get('per_hour', 0):,.2f}"] for p in plan["pools"]]), ""]
+            ["pool", "kind"] + (["period"] if horizon else []) + ["chips used", "committed", "max", "cost/h"],
+            [[p["pool"], p.get("kind", "")] + ([p.get("period", "")] if horizon else [])
+             + [p["chips_used"], p["chips_committed"], p["max_chips"], f"{p.get('per_hour', 0):,.2f}"]
+             for p in plan["pools"]]), ""]
+        if horizon:  # a horizon's rows are in replicas.csv and routing.csv; the story above aggregates them
+            lines += _explanations_and_baselines(plan, objective, currency)
+            return "\n".join(lines)
         lines += ["## Replicas", "", _table(
             ["model", "accelerator", "chips/replica", "pool", "replicas", "chips"],
             [[r["model"], r["accelerator"], r["chips_per_replica"], r["pool"], r["replicas"], r["chips"]]
@@ -113,18 +123,7 @@ def summary_markdown(plan: dict[str, Any]) -> str:
             lines += ["## Shed", "", _table(["workload", "bucket", "share", "req/s"],
                                             [[u["workload"], u["bucket"], f"{u['share']:.1%}", f"{u['requests_per_s']:.3g}"]
                                              for u in shed]), ""]
-        if plan.get("explanations"):
-            lines += ["## Why this split", ""] + [f"- {s}" for s in plan["explanations"]] + [""]
-        if plan.get("baselines"):
-            lines += ["## Single-accelerator baselines", "", _table(
-                ["baseline", "feasible", "cost/h", "this plan saves"],
-                [[b["name"], "yes" if b["feasible"] else "no", _opt(b.get("cost_per_hour"), "{:,.2f}"),
-                  _opt(b.get("savings_vs_baseline"), "{:.1%}") if b["feasible"] else b.get("reason", "")]
-                 for b in plan["baselines"]]), ""]
-        lp = objective.get("lp_relaxation")
-        if lp is not None:
-            lines += [f"LP relaxation bound: {lp:,.4f} {currency}/h (the integer gap is what whole replicas and "
-                      "blocks cost beyond a fractional plan).", ""]
+        lines += _explanations_and_baselines(plan, objective, currency)
     else:
         lines += [f"**Status:** {status}. No plan meets every hard constraint." if status == "infeasible"
                   else f"**Status:** {status}. The solver returned no plan ({solver.get('message', '')}).", ""]
@@ -136,6 +135,86 @@ def summary_markdown(plan: dict[str, Any]) -> str:
                     lines.append(f"  - {accelerator}: {reason}")
             lines.append("")
     return "\n".join(lines)
+
+
+def _explanations_and_baselines(plan: dict[str, Any], objective: dict[str, Any], currency: str) -> list[str]:
+    lines: list[str] = []
+    if plan.get("explanations"):
+        lines += ["## Why this split", ""] + [f"- {s}" for s in plan["explanations"]] + [""]
+    if plan.get("baselines"):
+        lines += ["## Single-accelerator baselines", "", _table(
+            ["baseline", "feasible", "cost/h", "this plan saves"],
+            [[b["name"], "yes" if b["feasible"] else "no", _opt(b.get("cost_per_hour"), "{:,.2f}"),
+              _opt(b.get("savings_vs_baseline"), "{:.1%}") if b["feasible"] else b.get("reason", "")]
+             for b in plan["baselines"]]), ""]
+    lp = objective.get("lp_relaxation")
+    if lp is not None:
+        lines += [f"LP relaxation bound: {lp:,.4f} {currency}/h (the integer gap is what whole replicas and "
+                  "blocks cost beyond a fractional plan).", ""]
+    notes = (plan.get("solver") or {}).get("notes") or []
+    if notes:
+        lines += ["## What the solve skipped or cut short", ""] + [f"- {n}" for n in notes] + [""]
+    return lines
+
+
+def horizon_story(plan: dict[str, Any], currency: str) -> list[str]:
+    """Per period: what it costs, what is bought and when it starts, the churn, what the peak costs
+    and what runs where in the quietest slice; then chips by pool in every (period, slice)."""
+    periods = [p["id"] for p in plan["periods"]]
+    slices = {s["id"]: s["weight"] for s in plan["slices"]}
+    chips: dict[tuple[str, str], dict[str, int]] = {}
+    for row in plan["replicas"]:
+        cell = chips.setdefault((row["period"], row["slice"]), {})
+        cell[row["pool"]] = cell.get(row["pool"], 0) + row["chips"]
+    demand: dict[tuple[str, str], float] = {}
+    for row in plan["routing"] + plan["unserved"]:
+        key = (row["period"], row["slice"])
+        demand[key] = demand.get(key, 0.0) + row["requests_per_s"]
+    by_period = {p["period"]: p for p in plan["cost"]["by_period"]}
+    churn = {c["period"]: c for c in plan["cost"].get("churn", [])}
+    prices = {p["pool"]: (p.get("per_hour", 0.0), p["kind"]) for p in plan["pools"]}
+    lines = ["## The horizon, period by period", "",
+             f"Total {_money(plan['cost']['total'], currency)} over {len(periods)} period(s)"
+             + (f", of which {_money(plan['cost']['beyond_horizon'], currency)} is paid for contract terms after "
+                "the last period" if plan["cost"].get("beyond_horizon") else "")
+             + (f"; sunk (signed contracts, prepaid): {_money(plan['cost']['fixed'], currency)}"
+                if plan["cost"].get("fixed") else "") + ".", ""]
+    for period in periods:
+        cost = by_period.get(period, {})
+        bought = [c for c in plan.get("commitments", []) if c["bought_in"] == period]
+        starting = [c for c in plan.get("commitments", []) if c["first_period"] == period]
+        sentence = [f"**{period}:** {_money(cost.get('total'), currency)} ({_money(cost.get('per_hour'), currency)}/h)"]
+        if bought:
+            sentence.append("buys " + ", ".join(
+                f"{c['blocks']} block(s) of {c['pool']} ({c['chips']} chips, live {c['first_period']}"
+                f"-{c['last_period']}, {_money(c['cost'], currency)} over the term)" for c in bought))
+        if starting and any(c not in bought for c in starting):
+            sentence.append("contracts bought earlier go live: " + ", ".join(
+                f"{c['chips']} chips of {c['pool']}" for c in starting if c not in bought))
+        moved = churn.get(period)
+        if moved and moved.get("chips_moved"):
+            sentence.append(f"moves {moved['chips_moved']:,} chips" +
+                            (f" (limit {moved['limit']:,.0f})" if moved.get("limit") not in (None, float("inf"))
+                             and moved.get("limit") is not None else ""))
+        in_period = {s: chips.get((period, s), {}) for s in slices}
+        if len(slices) > 1:
+            peak = max(slices, key=lambda s: (sum(in_period[s].values()), s))
+            quiet = min(slices, key=lambda s: (sum(in_period[s].values()), s))
+            rented = sum(v for pool, v in in_period[peak].items() if prices.get(pool, (0, ""))[1] in ("on_demand", "spot"))
+            sentence.append(f"the {peak} slice runs {sum(in_period[peak].values()):,} chips"
+                            + (f" ({rented:,} rented for it)" if rented else "")
+                            + f"; in the {quiet} slice " + (", ".join(f"{n:,} on {pool}" for pool, n in
+                                                                       sorted(in_period[quiet].items()))
+                                                             or "nothing runs"))
+        lines.append("; ".join(sentence) + ".")
+        lines.append("")
+    pools = sorted({pool for cell in chips.values() for pool in cell})
+    lines += ["### Chips by pool in every (period, slice)", "", _table(
+        ["period", "slice", "req/s"] + pools,
+        [[t, s, f"{demand.get((t, s), 0.0):,.3g}"] + [f"{chips.get((t, s), {}).get(p, 0):,}" for p in pools]
+         for t in periods for s in slices]), "", "Chart: `plan.png`. Rows: replicas.csv, routing.csv, fleet.csv, "
+             "commitments.csv.", ""]
+    return lines
 
 
 def _opt(value, fmt: str) -> str:

@@ -34,6 +34,8 @@ def write_scenario(folder: Path, spec: dict[str, Any], name: str = "scenario.yam
                     "baselines": spec.get("baselines", False),
                     **({"max_shapes_per_model_accelerator": spec["max_shapes"]} if spec.get("max_shapes") else {})},
     }
+    doc.update(spec.get("extra", {}))                 # top-level fields beyond the helper's (periods, fleet...)
+    doc["options"].update(spec.get("options", {}))     # options beyond the helper's (churn...)
     rows = spec.get("profiles", [])
     header = ["model", "accelerator", "chips_per_replica", "input_tokens", "output_tokens", "requests_per_s",
               "output_tokens_per_s_per_user", "ttft_s"]
