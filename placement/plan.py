@@ -99,6 +99,7 @@ def plan_document(loaded: LoadedScenario, outcome: Outcome, settings: SolverSett
         "mip_gap": settings.mip_gap,
         "message": result.message if result is not None else "",
         "model": outcome.model_stats,
+        "estimates": scenario.options.estimates,
     }
     doc["diagnosis"] = diagnosis or []
     doc["explanations"] = explanations or []
