@@ -831,4 +831,9 @@ def json_schema() -> dict[str, Any]:
     for key in ("accelerators", "models"):
         listed = properties[key]["anyOf"][0]
         listed["items"] = {"anyOf": [listed["items"], reference]}
+    overrides = properties["estimator_overrides"]
+    properties["estimator_overrides"] = {
+        "anyOf": [overrides, {"type": "string", "description": "YAML file (e.g. from placement calibrate), "
+                                                                "relative to the scenario file"}],
+        "description": overrides.get("description", "")}
     return schema
