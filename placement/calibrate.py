@@ -219,6 +219,10 @@ def points_from_rows(rows, models: dict[str, Model], accelerators: dict[str, Acc
                                     f"{sorted(accelerators)} (give --accelerator, or --scenario with it)"))
         if model is None or accel is None:
             continue
+        if accel.memory_kind == "sram":
+            problems.append(Problem(label, f"row {k + 1}, accelerator", f"{accel.id} is an SRAM chip: the estimator gives "
+                                    "it no speed to calibrate; use the measured rows as a profile table directly"))
+            continue
         batch = int(row.batch_size) if isinstance(row.batch_size, float) and math.isfinite(row.batch_size) else None
         common = dict(model=model, accelerator=accel, input_tokens=int(row.input_tokens),
                       output_tokens=int(row.output_tokens), chips=int(row.chips_per_replica), concurrency=batch)

@@ -9,7 +9,7 @@ overrides (`efficiency:` in the catalog or scenario, or `estimator_overrides:` f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 
@@ -19,12 +19,13 @@ class Efficiency:
     on shared/data/validation_points*.csv unless its docstring says otherwise."""
 
     memory_bandwidth: float = 0.70
-    """Fraction of peak HBM bandwidth dense decode reaches (weights + KV reads). Fitted; vidur's H100
-    GEMM profiles bound it (86% at TP1 .. 73% at TP8; attention and small kernels pull it lower)."""
+    """Fraction of peak HBM bandwidth dense decode reaches (weights + KV reads). Calibrated on MLPerf v4.1
+    Llama-2-70B (validation points V1a-V2b) and held there; vidur's H100 GEMM profiles bound it (86% at TP1
+    .. 73% at TP8; attention and small kernels pull it lower)."""
 
     compute: float = 0.68
-    """Fraction of peak dense FLOP/s for prefill and compute-bound decode. Fitted; vidur measures 69-76%
-    for large BF16 GEMMs on H100 (validation point V5)."""
+    """Fraction of peak dense FLOP/s for prefill and compute-bound decode. Calibrated on MLPerf Llama-2-70B
+    and held; vidur measures 69-76% for large BF16 GEMMs on H100 (validation point V5)."""
 
     attention_compute: float = 0.093
     """Fraction of the BF16 peak that decode attention over the context reaches (one query per sequence:
@@ -34,7 +35,8 @@ class Efficiency:
 
     moe_bandwidth: float = 0.82
     """Fraction of the dense achieved bandwidth that routed-expert weight reads reach (grouped GEMMs over
-    few tokens per expert, expert load imbalance). Fitted on the MoE throughput points."""
+    few tokens per expert, expert load imbalance). Fitted on the MoE throughput points (replaces the old
+    moe_roofline 0.6 that derated every MoE term)."""
 
     moe_half_tokens: float = 69.0
     """Tokens per expert at which a grouped expert GEMM reaches half its large-GEMM compute efficiency:
@@ -79,12 +81,14 @@ class Efficiency:
 
     step_overhead_s: float = 32e-6
     """Per-step latency that does not scale with layers (scheduling, sampling, host-device sync), seconds.
-    Fitted."""
+    Fitted with the batch-1 and max-load points: small, because engines overlap the host work with the
+    GPU step (CUDA graphs, overlap schedulers)."""
 
     max_batch: int = 2048
     """Most sequences one attention group (a TP group, or one rank under data-parallel attention) runs
     per step: serving engines cap it (TensorRT-LLM max_batch_size, vLLM max_num_seqs, CUDA-graph sizes);
-    memory is not the only cap. Fitted on the max-load throughput points."""
+    memory is not the only cap. TensorRT-LLM's default max_batch_size; the fit on the max-load points
+    gave 2086."""
 
     max_num_tokens: int = 8192
     """Most tokens one attention group processes per step (TensorRT-LLM max_num_tokens, vLLM
@@ -107,8 +111,8 @@ class Efficiency:
     """chips_options goes up to this multiple of the minimum chip count (more rarely pays)."""
 
 
-TUNABLE = ("memory_bandwidth", "compute", "attention_compute", "moe_bandwidth", "moe_half_tokens", "emulated_compute", "scaleup_bandwidth",
-           "allreduce_latency_s", "alltoall_latency_s", "layer_latency_s", "moe_layer_latency_s", "step_overhead_s",
+TUNABLE = ("memory_bandwidth", "compute", "attention_compute", "moe_bandwidth", "moe_half_tokens", "emulated_compute",
+           "scaleup_bandwidth", "allreduce_latency_s", "alltoall_latency_s", "layer_latency_s", "moe_layer_latency_s", "step_overhead_s",
            "max_batch", "max_num_tokens", "memory_utilization", "scaleout_bandwidth_gbps")
 """Factors an accelerator's `efficiency:` block (catalog, scenario, calibrate output) may set."""
 
@@ -140,25 +144,20 @@ PRESETS: dict[str, Preset] = {
 DEFAULT_PRESET = "generic"
 
 
-def preset_names() -> list[str]:
-    return sorted(PRESETS)
-
-
 def efficiency_for(accelerator: Any, base: Efficiency | None = None) -> tuple[Efficiency, Preset]:
     """The factors an accelerator runs with: its preset (or `generic`), then its own `efficiency` fields.
 
-    `base` replaces the preset's factors (tests and calibration start from known values)."""
+    `base`, when given, is used as it is (tests, and calibration trying candidate factors); the preset
+    still says whether the accelerator is calibrated."""
     block = getattr(accelerator, "efficiency", None)
     name = (getattr(block, "preset", None) if block is not None else None) or DEFAULT_PRESET
     preset = PRESETS[name]
-    factors = base if base is not None else preset.efficiency
-    if block is not None:
-        overrides = {f: getattr(block, f) for f in TUNABLE if getattr(block, f, None) is not None}
+    if base is not None:
+        return base, preset
+    factors = preset.efficiency
+    overrides = {f: getattr(block, f) for f in TUNABLE if getattr(block, f, None) is not None} if block else {}
+    if overrides:
         factors = replace(factors, **overrides)
-        if overrides and not preset.calibrated:
-            preset = Preset(factors, True, f"{preset.basis}; overridden by the accelerator's efficiency fields")
+        if not preset.calibrated:
+            preset = Preset(factors, True, f"{preset.basis}; set by the accelerator's efficiency fields")
     return factors, preset
-
-
-def field_names() -> list[str]:
-    return [f.name for f in fields(Efficiency)]

@@ -122,7 +122,8 @@ def _vllm_row(data: dict[str, Any], deployment: Deployment, label: str) -> dict[
     """vllm bench serve / benchmarks/benchmark_serving.py --save-result: totals, throughputs and *_ms stats.
     `--metadata accelerator=... chips_per_replica=...` lands at the top level of the same file."""
     completed = _positive(data.get("completed"), label, "completed")
-    concurrency = deployment.concurrency or data.get("max_concurrency")
+    concurrency = deployment.concurrency or data.get("max_concurrency") or _littles_law(
+        data.get("request_throughput"), data.get("mean_e2el_ms"))
     meta = {"model": data.get("model_id"), "accelerator": data.get("accelerator"),
             "chips_per_replica": data.get("chips_per_replica")}
     tpot = _positive(data.get("mean_tpot_ms"), label, "mean_tpot_ms")
@@ -136,6 +137,15 @@ def _vllm_row(data: dict[str, Any], deployment: Deployment, label: str) -> dict[
         "ttft_s": _positive(data.get("mean_ttft_ms"), label, "mean_ttft_ms") / 1000.0,
         "batch_size": float(concurrency) if concurrency else math.nan,
     }
+
+
+def _littles_law(requests_per_s: Any, latency_ms: Any) -> float | None:
+    """Requests in flight when a run states no concurrency (a request-rate run): throughput x mean latency.
+    A rate-limited run is not max load, so its throughput must be compared at this concurrency."""
+    if isinstance(requests_per_s, (int, float)) and isinstance(latency_ms, (int, float)) and requests_per_s > 0 \
+            and latency_ms > 0:
+        return max(1.0, round(requests_per_s * latency_ms / 1000.0))
+    return None
 
 
 def _avg(data: dict[str, Any], key: str, label: str, required: bool = True) -> float | None:
@@ -155,7 +165,10 @@ def _perf_json_row(data: dict[str, Any], deployment: Deployment, label: str) -> 
     endpoint = config.get("endpoint") if isinstance(config.get("endpoint"), dict) else {}
     loadgen = config.get("loadgen") if isinstance(config.get("loadgen"), dict) else {}
     names = endpoint.get("model_names") or config.get("model") or []
-    concurrency = deployment.concurrency or loadgen.get("concurrency") or config.get("concurrency")
+    latency = data.get("request_latency") if isinstance(data.get("request_latency"), dict) else {}
+    throughput = data.get("request_throughput") if isinstance(data.get("request_throughput"), dict) else {}
+    concurrency = (deployment.concurrency or loadgen.get("concurrency") or config.get("concurrency")
+                   or _littles_law(throughput.get("avg"), latency.get("avg")))
     meta = {"model": names[0] if isinstance(names, list) and names else None}
     per_user = _avg(data, "output_token_throughput_per_user", label, required=False)
     if per_user is None:

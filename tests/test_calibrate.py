@@ -121,3 +121,23 @@ def test_cli_calibrate_bad_input_exit_3(tmp_path, capsys):
     assert main(["calibrate", str(measured), "--out", str(tmp_path / "o.yaml"), "--fit", "warp_factor"]) == 3
     assert "--fit" in capsys.readouterr().err
     assert not (tmp_path / "o.yaml").exists()
+
+
+def test_sram_measurements_cannot_be_calibrated():
+    rows = import_measurements(Path(__file__).parent / "data" / "measurements" / "profile.csv").assign(
+        accelerator="cerebras-wse3")
+    with pytest.raises(Exception) as caught:
+        points_from_rows(rows, MODELS, ACCELERATORS, "profile.csv")
+    assert "SRAM chip" in str(caught.value)
+
+
+def test_calibration_moves_factors_an_accelerator_already_overrides():
+    """A scenario's accelerator with its own memory_bandwidth is refitted from there, not pinned to it."""
+    from placement.scenario import AcceleratorEfficiency
+
+    truth = replace(HOPPER, memory_bandwidth=0.55, compute=0.45)
+    points = _synthetic(truth, "h100", "llama-3.1-8b", 1)
+    tuned = ACCELERATORS["h100"].model_copy(update={"efficiency": AcceleratorEfficiency(preset="nvidia-hopper",
+                                                                                      memory_bandwidth=0.8)})
+    fitted = calibrate([replace(p, accelerator=tuned) for p in points])["h100"].factors
+    assert fitted["memory_bandwidth"] == pytest.approx(0.55, rel=0.05)

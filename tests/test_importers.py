@@ -105,3 +105,11 @@ def test_cli_profile_import_bad_input_exit_3(tmp_path, capsys):
     assert "model: missing" in err and not (tmp_path / "o.csv").exists()
     assert main(["profile"]) == 3  # neither a scenario nor --import
     assert main(["profile", "--import", str(DATA / "profile.csv"), "--chips", "0"]) == 3
+
+
+def test_rate_limited_run_gets_its_concurrency_from_littles_law(tmp_path):
+    data = json.loads((DATA / "vllm_bench_serve.json").read_text())
+    data.update(max_concurrency=None, request_rate=4.0)
+    (tmp_path / "rate.json").write_text(json.dumps(data))
+    row = import_measurements(tmp_path / "rate.json").iloc[0]
+    assert row.batch_size == round(5.4785 * 2915.33 / 1000)  # 16 requests in flight on average
