@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from placement.efficiency import HOPPER, PRESETS, Efficiency, Preset, efficiency_for
+from placement.efficiency import HOPPER, Efficiency, Preset, efficiency_for
 from placement.errors import InputError, Problem
 from placement.scenario import PROFILE_COLUMNS, Accelerator, Model
 

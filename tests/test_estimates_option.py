@@ -4,7 +4,6 @@ with speculative decoding in a scenario."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import yaml
 
 from placement.api import solve_scenario
