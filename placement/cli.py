@@ -270,6 +270,10 @@ def cmd_calibrate(args) -> ExitCode:
         for point in (p for p in points if p.accelerator.id == accel_id):
             print(f"  {point.id:<58} {point.measured:>12.4g} {result.before[point.id]:>7.3f} "
                   f"{result.residuals[point.id]:>7.3f}")
+    far = [pid for result in fits.values() for pid, r in result.residuals.items() if not 1 / 1.5 <= r <= 1.5]
+    if far:
+        _log(f"warning: {len(far)} point(s) still off by more than 1.5x after the fit (check --accelerator, --chips "
+             f"and --concurrency for them): {', '.join(far)}")
     document = overrides_document(fits, [str(m) for m in args.measurements])
     header = ("# placement calibrate: efficiency factors fitted to measured points (ratios estimate / measured).\n"
               "# Use it in a scenario: `estimator_overrides: <this file>` (path relative to the scenario).\n")
