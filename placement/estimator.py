@@ -683,12 +683,9 @@ def _hop_time(model: Model, tokens: Any, efficiency: Efficiency) -> np.ndarray:
     return message / (efficiency.scaleout_bandwidth_gbps * GB) + efficiency.pipeline_hop_latency_s
 
 
-def _layout_arg(layout: Layout | bool | None, chips: int, accel: Accelerator) -> Layout:
-    if isinstance(layout, Layout):
-        return layout
-    if layout:  # True: DEP, the old data_parallel_attention flag
-        return Layout(chips, 1, chips, dep=True)
-    return tp_layout(chips, accel)
+def _layout_arg(layout: Layout | None, chips: int, accel: Accelerator) -> Layout:
+    """The layout given, or tensor parallel over `chips`."""
+    return layout if layout is not None else tp_layout(chips, accel)
 
 
 def decode_step_time(
@@ -698,7 +695,7 @@ def decode_step_time(
     batch: Any,
     context_tokens: Any,
     efficiency: Efficiency = DEFAULT_EFFICIENCY,
-    layout: Layout | bool | None = None,
+    layout: Layout | None = None,
     tokens_per_sequence: float = 1.0,
 ) -> np.ndarray:
     """Seconds for one decode step of `batch` sequences at `context_tokens` on one replica.
@@ -747,7 +744,7 @@ def decode_step_time(
 
 def prefill_times(
     model: Model, accel: Accelerator, chips: int, input_tokens: Any, efficiency: Efficiency = DEFAULT_EFFICIENCY,
-    layout: Layout | bool | None = None,
+    layout: Layout | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(replica time one prompt consumes when prefills are batched, latency of one prompt alone).
 

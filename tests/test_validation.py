@@ -60,3 +60,17 @@ def test_deepseek_r1_b200_speculative_matches_the_issue():
     mtp = estimate_point(by_id["dsr1_trtllm_b200x8_minlat_mtp3"]).value
     assert plain == pytest.approx(111, rel=0.5) and mtp == pytest.approx(275, rel=0.5)
     assert 2.0 < mtp / plain < 2.8  # measured 2.47
+
+
+def test_the_validation_catches_a_wrong_factor():
+    """Tampered factors (half the dense bandwidth, no expert-GEMM penalty) push points outside the factor."""
+    from dataclasses import replace
+
+    from placement.calibrate import preset_of
+
+    hopper = [p for p in POINTS if preset_of(p) == "nvidia-hopper"]
+    for tampered in (replace(PRESETS["nvidia-hopper"].efficiency, memory_bandwidth=0.35),
+                     replace(PRESETS["nvidia-hopper"].efficiency, emulated_compute=1.0, moe_bandwidth=1.0,
+                             attention_compute=0.68)):
+        ratios = [estimate_point(p, tampered).value / p.measured for p in hopper]
+        assert any(not 1 / VALIDATION_FACTOR <= r <= VALIDATION_FACTOR for r in ratios)
