@@ -1,4 +1,4 @@
-"""Command line: `placement solve | validate | profile | schema | check` (contract: cli-and-outputs.md).
+"""Command line: `placement solve | validate | profile | calibrate | schema | check` (contract: cli-and-outputs.md).
 
 Results go to stdout, logs to stderr, and every outcome has its exit code. No traceback reaches
 the user: bad input is exit 3 with one line per problem; anything unexpected is exit 4 with the
@@ -63,13 +63,27 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--json", action="store_true",
                           help="print counts, notes and problems as JSON to stdout (problems too on bad input)")
 
-    profile = sub.add_parser("profile", help="print or write the profile table a solve would use")
-    profile.add_argument("scenario")
+    profile = sub.add_parser("profile", help="print or write the profile table a solve would use, or import "
+                                             "benchmark results as measured rows (--import)")
+    profile.add_argument("scenario", nargs="?")
     profile.add_argument("--out", help="CSV file to write (default: print CSV to stdout)")
     profile.add_argument("--per-bucket", action="store_true",
                          help="instead: per workload bucket and deployment, the row the solve uses (after the SLO)")
     profile.add_argument("--json", action="store_true",
                          help="print the rows as a JSON list to stdout (problems as JSON on bad input)")
+    profile.add_argument("--import", dest="imports", nargs="+", metavar="FILE",
+                         help="instead: measured profile rows from benchmark files (our profile CSV, vllm bench serve "
+                              "JSON, GenAI-Perf / AIPerf exports)")
+    _deployment_arguments(profile)
+
+    calibrate = sub.add_parser("calibrate", help="fit efficiency factors per accelerator to measured points")
+    calibrate.add_argument("measurements", nargs="+", metavar="MEASUREMENTS",
+                           help="profile CSV, vllm bench serve JSON, GenAI-Perf / AIPerf exports")
+    calibrate.add_argument("--out", required=True, help="overrides YAML to write (a scenario's estimator_overrides)")
+    calibrate.add_argument("--scenario", help="take model and accelerator specs from this scenario (default: catalog)")
+    calibrate.add_argument("--fit", help="comma-separated factors to fit (default: memory_bandwidth,compute "
+                                         "[,moe_bandwidth for mixtures of experts])")
+    _deployment_arguments(calibrate)
 
     sub.add_parser("schema", help="print the JSON Schema of the scenario format")
 
@@ -77,6 +91,24 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("scenario")
     check.add_argument("plan", help="plan.json or the plan folder")
     return parser
+
+
+def _deployment_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where a benchmark ran: its files do not say (a vLLM file may carry them as --metadata)."""
+    parser.add_argument("--model", help="model id the measurements are of (default: the file's model name)")
+    parser.add_argument("--accelerator", help="accelerator id the server ran on")
+    parser.add_argument("--chips", type=int, help="chips per replica of the server")
+    parser.add_argument("--concurrency", type=int, help="requests in flight (default: the file's max concurrency)")
+
+
+def _deployment(args):
+    from placement.importers import Deployment
+
+    for name in ("chips", "concurrency"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise InputError.single("command line", f"--{name}", f"must be >= 1, got {value}")
+    return Deployment(args.model, args.accelerator, args.chips, args.concurrency)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -211,9 +243,17 @@ def _print_json(document) -> None:
 
 def cmd_profile(args) -> ExitCode:
     from placement.files import replace_file
+    from placement.importers import import_many
     from placement.profiles import demand_cells, lookup, profile_table
-    from placement.scenario import load_scenario
+    from placement.scenario import PROFILE_COLUMNS, load_scenario
 
+    if (args.scenario is None) == (args.imports is None):
+        raise InputError.single("command line", "SCENARIO / --import", "give a scenario, or --import FILE... (not both)")
+    if args.imports is not None:
+        table = import_many(args.imports, _deployment(args))
+        table = table[[c for c in PROFILE_COLUMNS if not c.endswith(("_low", "_high"))]]
+        _write_csv(table, args.out, "measured profile rows")
+        return ExitCode.OPTIMAL
     loaded = load_scenario(args.scenario)
     table = profile_table(loaded)
     if args.per_bucket:
@@ -231,6 +271,68 @@ def cmd_profile(args) -> ExitCode:
         _print_json(json.loads(table.to_json(orient="records", double_precision=15)))  # NaN -> null
     elif not args.out:
         sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
+    return ExitCode.OPTIMAL
+
+
+def _write_text(text: str, out: str | None) -> None:
+    """Atomically, replacing only a file this tool wrote (placement.files), or to stdout without --out."""
+    from placement.files import replace_file
+
+    if out is None:
+        sys.stdout.write(text)
+        return
+    replace_file(Path(out), text)
+
+
+def _write_csv(table, out: str | None, what: str) -> None:
+    _write_text(table.to_csv(index=False, lineterminator="\n"), out)
+    if out:
+        _log(f"wrote {len(table)} {what} to {out}")
+
+
+def cmd_calibrate(args) -> ExitCode:
+    """Import the measurements, fit factors per accelerator, print residuals, write the overrides YAML."""
+    import yaml
+
+    from placement.calibrate import calibrate, overrides_document, points_from_rows
+    from placement.catalog import load_catalog
+    from placement.efficiency import TUNABLE
+    from placement.importers import import_many
+    from placement.scenario import load_scenario
+
+    rows = import_many(args.measurements, _deployment(args))
+    if args.scenario:
+        scenario = load_scenario(args.scenario).scenario
+        accelerators = {a.id: a for a in scenario.accelerators}
+        models = {m.id: m for m in scenario.models}
+    else:
+        accelerators, models = load_catalog()
+    names = None
+    if args.fit:
+        names = tuple(n.strip() for n in args.fit.split(",") if n.strip())
+        from placement.calibrate import FIT_BOUNDS
+
+        bad = [n for n in names if n not in FIT_BOUNDS or n not in TUNABLE]
+        if bad:
+            raise InputError.single("command line", "--fit", f"cannot fit {bad}; choose from "
+                                    f"{sorted(set(FIT_BOUNDS) & set(TUNABLE))}")
+    points = points_from_rows(rows, models, accelerators, ", ".join(args.measurements))
+    fits = calibrate(points, names)
+    print(f"{'point':<60} {'measured':>12} {'before':>7} {'after':>7}")
+    for accel_id, result in fits.items():
+        print(f"{accel_id}: " + ", ".join(f"{k} {v:.4g}" for k, v in result.factors.items()))
+        for point in (p for p in points if p.accelerator.id == accel_id):
+            print(f"  {point.id:<58} {point.measured:>12.4g} {result.before[point.id]:>7.3f} "
+                  f"{result.residuals[point.id]:>7.3f}")
+    far = [pid for result in fits.values() for pid, r in result.residuals.items() if not 1 / 1.5 <= r <= 1.5]
+    if far:
+        _log(f"warning: {len(far)} point(s) still off by more than 1.5x after the fit (check --accelerator, --chips "
+             f"and --concurrency for them): {', '.join(far)}")
+    document = overrides_document(fits, [str(m) for m in args.measurements])
+    header = ("# placement calibrate: efficiency factors fitted to measured points (ratios estimate / measured).\n"
+              "# Use it in a scenario: `estimator_overrides: <this file>` (path relative to the scenario).\n")
+    _write_text(header + yaml.safe_dump(document, sort_keys=False), args.out)
+    _log(f"wrote fitted factors for {len(fits)} accelerator(s) to {args.out}")
     return ExitCode.OPTIMAL
 
 
@@ -274,8 +376,8 @@ def cmd_check(args) -> ExitCode:
     return ExitCode.OPTIMAL
 
 
-COMMANDS = {"solve": cmd_solve, "validate": cmd_validate, "profile": cmd_profile, "schema": cmd_schema,
-            "check": cmd_check}
+COMMANDS = {"solve": cmd_solve, "validate": cmd_validate, "profile": cmd_profile, "calibrate": cmd_calibrate,
+            "schema": cmd_schema, "check": cmd_check}
 
 if __name__ == "__main__":
     sys.exit(main())

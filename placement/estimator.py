@@ -1,25 +1,31 @@
 """Performance model: operating points of one replica from chip and model specs.
 
 Nobody has measured every model on every chip, so where no measured profile row exists the optimizer
-uses the rows this module derives. The model is a roofline with named, calibrated efficiency factors:
+uses the rows this module derives. The model is a roofline with named, fitted efficiency factors
+(placement/efficiency.py; the table with sources is benchmarks/ESTIMATOR.md):
 
 * memory: weights (all experts resident) + KV cache + runtime overhead must fit in the replica's usable
-  memory; that fixes the chip counts worth considering, the longest context and the largest batch;
-* decode step = max(bytes read / bandwidth, FLOPs / peak) + tensor-parallel all-reduces + a fixed
-  per-layer latency, where bytes read = weights touched by the batch (MoE: expected distinct experts)
-  + the batch's KV cache; mixture-of-experts models reach a calibrated fraction of that roofline;
-* a model too big for one scale-up domain spans whole domains as a pipeline;
-* prefill (2 * active params * tokens + causal attention) costs replica time too: each request's
-  prefill is charged against the same compute budget as decode, otherwise throughput comes out ~2x
-  too high against MLPerf;
+  memory; that fixes the chip counts worth considering, the longest context and the largest batch; the
+  batch is also capped by what serving engines run (max_batch sequences, max_num_tokens per step);
+* layouts: tensor parallel (a model too big for one scale-up domain spans whole domains as a pipeline)
+  and, for mixture-of-experts models, data-parallel attention + expert parallelism ("DEP": every rank
+  keeps the attention weights and its own sequences' KV, experts are spread over the ranks and tokens
+  travel by all-to-all, over the scale-out network when the ranks span domains);
+* decode step = max(bytes / achieved bandwidth, FLOPs / achieved peak) + collectives + fixed latency,
+  where routed-expert reads run at a fraction of the dense bandwidth and expert GEMMs at an efficiency
+  that grows with tokens per expert (batch x top-k / experts touched); fixed latency = per layer +
+  per MoE layer + a per-step overhead that does not scale with layers;
+* prefill (2 * active params * tokens + causal attention) is charged against the same replica time as
+  decode; TTFT at an operating point counts the prompt's chunks interleaved with the running batch's
+  decode steps and the wait behind other prompts' prefill work (see `ttft_under_load`);
+* speculative decoding (model.speculative: MTP heads or a draft model) verifies draft_tokens + 1 tokens
+  per step and keeps the expected accepted run (1 - a^(n+1)) / (1 - a);
 * SRAM / wafer-scale chips are sized (chips, context that fits) but get no speed: a bandwidth roofline
   overshoots them by orders of magnitude, so their speed must come from measured rows.
 
-Not modelled: speculative decoding (MTP, draft models), prefix caching, disaggregated prefill, KV
-offload; measured rows capture them. Every function is pure; the sweep over lengths x batch sizes is
-numpy-vectorized (milliseconds per (model, accelerator) pair). Efficiency defaults are calibrated on
-shared/data/validation_points.csv (MLPerf v4.1 Llama-2-70B on 8x H100 / 8x H200); see
-tests/test_estimator.py for the comparison.
+Every estimated row carries low/high bands from the calibration residuals (`band_factors`). Not
+modelled: prefix caching, disaggregated prefill, KV offload; measured rows capture them. Every function
+is pure; the sweep over lengths x batch sizes is numpy-vectorized.
 """
 
 from __future__ import annotations
@@ -31,81 +37,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from placement.efficiency import HOPPER, Efficiency, Preset, efficiency_for
 from placement.errors import InputError, Problem
 from placement.scenario import PROFILE_COLUMNS, Accelerator, Model
 
 GB = 1e9
 TB = 1e12
-
-
-@dataclass(frozen=True)
-class Efficiency:
-    """Fractions of datasheet peaks a good serving stack achieves, and fixed overheads.
-
-    Defaults are calibrated on MLPerf Inference v4.1 Llama-2-70B (8x H100, 8x H200; offline and server,
-    shared/data/validation_points.csv), cross-checked at small batch against NVIDIA NIM's published
-    Llama-3.3-70B FP8 TP2 latencies on 2x H100, and for MoE against TensorRT-LLM's DeepSeek-R1 results
-    (see tests/test_estimator.py). Compute and memory_bandwidth matter at large and small batch
-    respectively; the rest are overheads that matter at small batch or on many chips.
-    """
-
-    memory_bandwidth: float = 0.70
-    """Fraction of peak HBM bandwidth achieved by decode (weights + KV reads). vidur's H100 GEMM profiles
-    give 86% (TP1) .. 73% (TP8); attention and small kernels pull the mean below the GEMM figure."""
-
-    compute: float = 0.68
-    """Fraction of peak dense FLOP/s (MFU) for prefill and compute-bound decode. vidur measures 69-76% for
-    large BF16 GEMMs on H100; FP8 GEMMs, attention, norms and sampling bring the end-to-end figure lower."""
-
-    moe_roofline: float = 0.6
-    """Fraction of the dense roofline (bandwidth and compute) a mixture-of-experts model reaches: expert
-    load imbalance, grouped GEMMs over few tokens per expert, expert-parallel exchange. Calibrated on
-    TensorRT-LLM's DeepSeek-R1 max-throughput results (8x H200 FP8: 1436 tok/s/GPU at batch 1024;
-    8x B200 FP4: 4548 tok/s/GPU at batch 3072), which a dense roofline overshoots ~1.7x."""
-
-    scaleup_bandwidth: float = 0.5
-    """Fraction of the quoted per-chip scale-up bandwidth an all-reduce achieves. Vendors quote both
-    directions summed (NVLink4: 900 GB/s = 450 each way), and a ring moves data one way at a time."""
-
-    allreduce_latency_s: float = 8e-6
-    """Fixed latency of one tensor-parallel all-reduce (launch + synchronization), seconds."""
-
-    layer_latency_s: float = 20e-6
-    """Fixed per-layer, per-step latency (kernel launches, norms, small ops), seconds. NIM's batch-1
-    inter-token latencies (Llama-3.1-8B, Llama-3.3-70B TP2) leave ~40 us per layer beyond the weight
-    reads, all-reduces included."""
-
-    moe_layer_latency_s: float = 100e-6
-    """Extra fixed latency per mixture-of-experts layer and step (routing, token permutation, grouped
-    expert GEMMs on a few tokens each, expert-parallel exchange), seconds. TensorRT-LLM's DeepSeek-R1
-    batch-1 speed on 8x H200 (158 tok/s/user with 3-layer MTP, so ~60 without) implies 150-250 us;
-    smaller MoEs (gpt-oss, Mixtral) run faster single-stream, so this is a middle value."""
-
-    memory_utilization: float = 0.90
-    """Fraction of chip memory the runtime can give to weights + KV; the rest is activations, CUDA
-    graphs, fragmentation (vLLM's gpu_memory_utilization default)."""
-
-    min_kv_tokens: int = 8192
-    """KV tokens a replica must hold beyond its weights to be worth deploying ("some KV")."""
-
-    max_batch: int = 4096
-    """Largest number of concurrent sequences per replica (TensorRT-LLM's DeepSeek-R1 max-throughput runs
-    use 3072-7168 on 8 GPUs; memory usually binds first)."""
-
-    max_chips_multiple: int = 8
-    """chips_options goes up to this multiple of the minimum chip count (more rarely pays)."""
-
-    scaleout_bandwidth_gbps: float = 50.0
-    """Per-chip scale-out (NIC) bandwidth, GB/s, for pipeline hops between scale-up domains (400 Gb/s)."""
-
-    pipeline_hop_latency_s: float = 20e-6
-    """Fixed latency of one pipeline-stage hop between scale-up domains, seconds."""
-
-    activation_bytes: int = 2
-    """Bytes per activation element exchanged by all-reduces and pipeline hops (BF16)."""
-
-
-DEFAULT_EFFICIENCY = Efficiency()
+DEFAULT_EFFICIENCY = HOPPER
 
 SRAM_NOTE = "sram: speed must come from measured rows"
 
@@ -527,24 +465,175 @@ def chips_options(model: Model, accel: Accelerator, efficiency: Efficiency = DEF
     return options
 
 
+# --------------------------------------------------------------------------------------------------
+# Layouts
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a replica's chips share the work. `dep`: data-parallel attention over all chips + expert
+    parallelism (MoE only, one stage); otherwise `tp` chips per stage, `stages` pipeline stages."""
+
+    chips: int
+    stages: int
+    tp: int
+    dep: bool = False
+
+    @property
+    def attention_groups(self) -> int:
+        """Independent attention groups, each with its own batch (engine caps apply per group)."""
+        return self.chips if self.dep else 1
+
+    @property
+    def label(self) -> str:
+        if self.dep:
+            return f"dep{self.chips} (dp attention + ep{self.chips})"
+        return f"tp{self.tp}" + (f" x pp{self.stages}" if self.stages > 1 else "")
+
+
+def tp_layout(chips: int, accel: Accelerator) -> Layout:
+    stages, tp = _pipeline(chips, accel)
+    return Layout(chips, stages, tp)
+
+
+def layouts_for(model: Model, chips: int, accel: Accelerator) -> list[Layout]:
+    """Tensor parallel always; for a mixture of experts on several chips also DEP (what TensorRT-LLM,
+    SGLang and vLLM run for throughput)."""
+    layouts = [tp_layout(chips, accel)]
+    if _moe_shape(model) is not None and chips > 1 and _arch(model).get("num_attention_heads"):
+        layouts.append(Layout(chips, 1, chips, dep=True))
+    return layouts
+
+
+def _pipeline(chips: int, accel: Accelerator) -> tuple[int, int]:
+    """(pipeline stages, tensor-parallel chips per stage): one stage per scale-up domain."""
+    if chips <= accel.scaleup_domain:
+        return 1, chips
+    stages = math.ceil(chips / accel.scaleup_domain)
+    return stages, chips // stages
+
+
+def attention_bytes(model: Model) -> float:
+    """Bytes of the attention weights, all layers: what data-parallel attention copies to every rank.
+    GQA: q and o (heads x head_dim x hidden each) + k and v (kv_heads x head_dim x hidden each); MLA:
+    see mla_attention_bytes. 0 without architecture."""
+    arch = _arch(model)
+    if arch.get("kv_lora_rank"):
+        return mla_attention_bytes(model)
+    heads, hidden, layers = arch.get("num_attention_heads"), arch.get("hidden_size"), arch.get("num_hidden_layers")
+    head_dim = _head_dim(arch)
+    if not (heads and hidden and layers and head_dim):
+        return 0.0
+    kv_heads = _first(arch, "num_key_value_heads", "num_attention_heads")
+    always_bits, _ = weight_bits_split(model)
+    return float(layers * hidden * head_dim * (2 * heads + 2 * kv_heads) * always_bits / 8)
+
+
+def kv_budget_for_layout(model: Model, accel: Accelerator, layout: Layout, efficiency: Efficiency) -> float:
+    """KV bytes the replica holds, counted in single copies: TP replicates KV past the KV heads (MLA on
+    every rank); DEP keeps one copy but every rank holds the attention weights."""
+    budget = kv_budget_bytes(model, accel, layout.chips, efficiency)
+    if layout.dep:
+        return budget - (layout.chips - 1) * attention_bytes(model)
+    return budget / kv_replication(model, layout.tp)
+
+
+# --------------------------------------------------------------------------------------------------
+# Step times
+
+
+def grouped_gemm_efficiency(tokens_per_expert: Any, efficiency: Efficiency) -> np.ndarray:
+    """Compute efficiency of grouped expert GEMMs relative to a large dense GEMM: t / (t + half)."""
+    t = np.asarray(tokens_per_expert, dtype=float)
+    return t / (t + efficiency.moe_half_tokens) if efficiency.moe_half_tokens > 0 else np.ones_like(t)
+
+
+def tokens_per_expert(model: Model, tokens: Any) -> np.ndarray:
+    """Tokens each touched expert sees in one pass over `tokens` tokens: tokens x k / distinct experts."""
+    t = np.asarray(tokens, dtype=float)
+    moe = _moe_shape(model)
+    if moe is None:
+        return t
+    experts, k, _, _ = moe
+    return t * k / np.maximum(distinct_experts(experts, k, t), 1e-12)
+
+
+def _weight_parts(model: Model, tokens: Any) -> tuple[float, float, np.ndarray]:
+    """(attention bytes, other always-active bytes, routed-expert bytes touched by `tokens` tokens)."""
+    touched = weight_bytes_touched(model, tokens)
+    moe = _moe_shape(model)
+    attention = attention_bytes(model)
+    if moe is None:
+        return attention, max(float(_active_params(model) * model.weight_bits / 8) - attention, 0.0), np.zeros_like(touched)
+    experts, k, moe_layers, per_expert = moe
+    _, expert_bits = weight_bits_split(model)
+    routed = moe_layers * per_expert * distinct_experts(experts, k, np.asarray(tokens, dtype=float)) * expert_bits / 8
+    routed = np.minimum(routed, touched)
+    always = touched - routed
+    return attention, np.maximum(always - attention, 0.0), routed
+
+
+def _expert_flops_per_token(model: Model) -> float:
+    moe = _moe_shape(model)
+    if moe is None:
+        return 0.0
+    experts, k, moe_layers, per_expert = moe
+    return 2.0 * moe_layers * k * per_expert
+
+
+def _peak_for_bits(accel: Accelerator, bits: float, efficiency: Efficiency) -> float:
+    """Achieved FLOP/s of GEMMs on weights of `bits`: the chip's peak in the matching format x compute.
+    A format the chip lacks (MXFP4 / NVFP4 on Hopper or CDNA3) runs as weight-only quantization: weights
+    dequantized to BF16 in the kernel (Marlin / Triton MoE), at BF16 peak x emulated_compute."""
+    chain = _precision_chain(bits)
+    native = accel.dense_tflops.get(chain[0])
+    if native:
+        return float(native) * TB * efficiency.compute
+    wide = accel.dense_tflops.get("bf16") or accel.dense_tflops.get("fp16")
+    if wide:
+        return float(wide) * TB * efficiency.compute * (efficiency.emulated_compute if bits < 8 else 1.0)
+    for precision in chain[1:]:
+        if accel.dense_tflops.get(precision):
+            return float(accel.dense_tflops[precision]) * TB * efficiency.compute
+    if accel.dense_tflops:  # e.g. a chip quoting only fp8: attention runs at what it has
+        return float(max(accel.dense_tflops.values())) * TB * efficiency.compute
+    return float("nan")
+
+
+def achieved_peaks(model: Model, accel: Accelerator, efficiency: Efficiency, decode: bool = True) -> tuple[float, float, float]:
+    """Achieved FLOP/s for (attention over the context, always-active weight GEMMs, routed-expert GEMMs).
+    Attention runs in BF16 (FlashAttention / FlashMLA): at attention_compute when decoding (one query per
+    sequence), at compute in prefill; weight GEMMs in their weights' format."""
+    always_bits, expert_bits = weight_bits_split(model)
+    attention = _peak_for_bits(accel, 16, efficiency)
+    if decode:
+        attention *= efficiency.attention_compute / efficiency.compute
+    return attention, _peak_for_bits(accel, always_bits, efficiency), _peak_for_bits(accel, expert_bits, efficiency)
+
+
 def roofline_time(
-    bytes_read: Any,
-    flops: Any,
-    chips: int,
-    bandwidth_tbps: float,
-    peak_tflops: float,
-    efficiency: Efficiency,
-    scale: float = 1.0,
+    model: Model, accel: Accelerator, efficiency: Efficiency, dense_bytes: Any, expert_bytes: Any,
+    attention_flops: Any, dense_flops: Any, expert_flops: Any, tokens_per_expert_: Any, decode: bool = True,
 ) -> np.ndarray:
-    """Time of one forward pass limited by memory or compute, whichever is slower. `scale` derates both
-    (moe_roofline for mixture-of-experts models)."""
-    memory_s = np.asarray(bytes_read, dtype=float) / (chips * bandwidth_tbps * TB * efficiency.memory_bandwidth * scale)
-    compute_s = np.asarray(flops, dtype=float) / (chips * peak_tflops * TB * efficiency.compute * scale)
+    """One chip's time for one pass: memory or compute, whichever is slower. Routed-expert reads run at
+    moe_bandwidth of the dense achieved bandwidth; expert GEMMs at grouped_gemm_efficiency; each kind of
+    FLOP at its achieved peak (achieved_peaks)."""
+    bandwidth = accel.memory_bandwidth_tbps * TB * efficiency.memory_bandwidth
+    memory_s = np.asarray(dense_bytes, dtype=float) / bandwidth + np.asarray(expert_bytes, dtype=float) / (
+        bandwidth * efficiency.moe_bandwidth)
+    attention_peak, dense_peak, expert_peak = achieved_peaks(model, accel, efficiency, decode)
+    expert_eff = np.maximum(grouped_gemm_efficiency(tokens_per_expert_, efficiency), 1e-6)
+    compute_s = (np.asarray(attention_flops, dtype=float) / attention_peak + np.asarray(dense_flops, dtype=float) / dense_peak
+                 + np.asarray(expert_flops, dtype=float) / (expert_peak * expert_eff))
     return np.maximum(memory_s, compute_s)
 
 
-def _roofline_scale(model: Model, efficiency: Efficiency) -> float:
-    return efficiency.moe_roofline if _moe_shape(model) is not None else 1.0
+def _flops_split(model: Model, tokens: Any, attention_flops: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(attention, always-active weight, routed-expert) FLOPs of `tokens` tokens."""
+    t = np.asarray(tokens, dtype=float)
+    expert = t * _expert_flops_per_token(model)
+    dense = t * 2.0 * _active_params(model) - expert
+    return np.asarray(attention_flops, dtype=float), dense, expert
 
 
 def allreduce_time(message_bytes: Any, chips: int, scaleup_gbps: float | None, efficiency: Efficiency) -> np.ndarray:
@@ -563,54 +652,30 @@ def tp_comm_time(model: Model, tokens: Any, tp: int, accel: Accelerator, efficie
     return 2 * layers * allreduce_time(message, tp, accel.scaleup_bandwidth_gbps, efficiency)
 
 
-def decode_step_time(
-    model: Model,
-    accel: Accelerator,
-    chips: int,
-    batch: Any,
-    context_tokens: Any,
-    efficiency: Efficiency = DEFAULT_EFFICIENCY,
-    data_parallel_attention: bool = False,
-) -> np.ndarray:
-    """Seconds for one decode step of `batch` sequences at `context_tokens` on one replica.
-
-    Within a scale-up domain: max(bytes / (chips x bandwidth x eff), FLOPs / (chips x peak x eff))
-    + tensor-parallel all-reduces + per-layer latency; bytes = weights touched + the batch's KV.
-    A replica spanning P domains is a P-stage pipeline of P micro-batches: each stage reads its 1/P of
-    the weights once per micro-batch, and a token crosses all P stages, so per-token time is P stage times.
-    KV is read once per copy (kv_replication); with data-parallel attention (MLA) each rank keeps only
-    its own sequences' KV but reads the whole attention weights.
-    """
-    batch = np.asarray(batch, dtype=float)
-    stages, tp = _pipeline(chips, accel)
-    micro = batch / stages
-    layers = _layers(model) / stages
-    copies = 1.0 if data_parallel_attention else kv_replication(model, tp)
-    kv_read = micro * kv_sequence_bytes(model, context_tokens) * copies
-    attention_copies = (tp - 1) * mla_attention_bytes(model) if data_parallel_attention else 0.0
-    bytes_read = (weight_bytes_touched(model, micro) + kv_read + attention_copies) / stages
-    flops = micro * decode_flops_per_token(model, context_tokens) / stages
-    peak = _peak_tflops(model, accel)
-    stage = roofline_time(bytes_read, flops, tp, accel.memory_bandwidth_tbps, peak, efficiency, _roofline_scale(model, efficiency))
-    stage = stage + tp_comm_time(model, micro, tp, accel, efficiency, layers) + _fixed_latency(model, efficiency) / stages
-    if stages > 1:
-        stage = stage + _hop_time(model, micro, efficiency)
-    return stages * stage
+def alltoall_time(model: Model, tokens_per_rank: Any, layout: Layout, accel: Accelerator, efficiency: Efficiency) -> np.ndarray:
+    """Expert-parallel exchange of one pass: per MoE layer, a dispatch (each token's hidden state to its
+    k experts, (n-1)/n of them remote) and a combine back, over the scale-up fabric or, when the ranks
+    span domains, over each chip's NIC."""
+    t = np.asarray(tokens_per_rank, dtype=float)
+    moe = _moe_shape(model)
+    n = layout.chips
+    if moe is None or n <= 1:
+        return np.zeros_like(t)
+    _, k, moe_layers, _ = moe
+    per_token = k * _hidden(model) * (efficiency.dispatch_bytes + efficiency.combine_bytes) * (n - 1) / n
+    if n <= accel.scaleup_domain and accel.scaleup_bandwidth_gbps:
+        bandwidth = accel.scaleup_bandwidth_gbps * GB * efficiency.scaleup_bandwidth
+    else:
+        bandwidth = efficiency.scaleout_bandwidth_gbps * GB * efficiency.scaleout_efficiency
+    return moe_layers * (t * per_token / bandwidth + 2 * efficiency.alltoall_latency_s)
 
 
-def _fixed_latency(model: Model, efficiency: Efficiency) -> float:
-    """Per-pass latency that does not shrink with more chips: per-layer overheads, more for MoE layers."""
+def fixed_latency(model: Model, efficiency: Efficiency) -> float:
+    """Per-step latency that does not shrink with more chips: per layer, per MoE layer, per step."""
     moe = _moe_shape(model)
     moe_layers = moe[2] if moe else 0
-    return _layers(model) * efficiency.layer_latency_s + moe_layers * efficiency.moe_layer_latency_s
-
-
-def _pipeline(chips: int, accel: Accelerator) -> tuple[int, int]:
-    """(pipeline stages, tensor-parallel chips per stage): one stage per scale-up domain."""
-    if chips <= accel.scaleup_domain:
-        return 1, chips
-    stages = math.ceil(chips / accel.scaleup_domain)
-    return stages, chips // stages
+    return (_layers(model) * efficiency.layer_latency_s + moe_layers * efficiency.moe_layer_latency_s
+            + efficiency.step_overhead_s)
 
 
 def _hop_time(model: Model, tokens: Any, efficiency: Efficiency) -> np.ndarray:
@@ -618,28 +683,229 @@ def _hop_time(model: Model, tokens: Any, efficiency: Efficiency) -> np.ndarray:
     return message / (efficiency.scaleout_bandwidth_gbps * GB) + efficiency.pipeline_hop_latency_s
 
 
+def _layout_arg(layout: Layout | None, chips: int, accel: Accelerator) -> Layout:
+    """The layout given, or tensor parallel over `chips`."""
+    return layout if layout is not None else tp_layout(chips, accel)
+
+
+def decode_step_time(
+    model: Model,
+    accel: Accelerator,
+    chips: int,
+    batch: Any,
+    context_tokens: Any,
+    efficiency: Efficiency = DEFAULT_EFFICIENCY,
+    layout: Layout | None = None,
+    tokens_per_sequence: float = 1.0,
+) -> np.ndarray:
+    """Seconds for one decode step of `batch` sequences at `context_tokens` on one replica.
+
+    TP: per stage max(bytes / (chips x bandwidth x eff), FLOPs / (chips x peak x eff)) + all-reduces;
+    a replica spanning P domains is a P-stage pipeline of P micro-batches (each stage reads its 1/P of
+    the weights once per micro-batch; a token crosses all P stages). KV is read once per copy
+    (kv_replication). DEP: each rank reads the whole attention, its share of everything else and its own
+    sequences' KV; experts exchange tokens by all-to-all. Plus fixed_latency. `tokens_per_sequence` > 1
+    is a speculative verify step (n + 1 tokens per sequence: FLOPs and expert touches grow, KV reads do not).
+    """
+    batch = np.asarray(batch, dtype=float)
+    lay = _layout_arg(layout, chips, accel)
+    kv_seq = kv_sequence_bytes(model, context_tokens)
+    q = float(tokens_per_sequence)
+    attention_fpt = decode_flops_per_token(model, context_tokens) - 2.0 * _active_params(model)
+    if lay.dep:
+        n = lay.chips
+        tokens = batch * q
+        attention, other, routed = _weight_parts(model, tokens)
+        dense_bytes = attention + other / n + batch / n * kv_seq
+        flops = _flops_split(model, tokens, tokens * attention_fpt)
+        core = roofline_time(model, accel, efficiency, dense_bytes, routed / n, *(f / n for f in flops),
+                             tokens_per_expert(model, tokens))
+        exchange = alltoall_time(model, tokens / n, lay, accel, efficiency)
+        if n > accel.scaleup_domain:
+            # wide EP over the network: engines overlap the exchange of one micro-batch with the compute of
+            # the other (SGLang two-batch overlap, vLLM dual-batch overlap)
+            return np.maximum(core, exchange) + fixed_latency(model, efficiency)
+        return core + exchange + fixed_latency(model, efficiency)
+    stages, tp = lay.stages, lay.tp
+    micro = batch / stages
+    tokens = micro * q
+    attention, other, routed = _weight_parts(model, tokens)
+    kv_read = micro * kv_seq * kv_replication(model, tp)
+    per_rank = stages * tp
+    flops = _flops_split(model, tokens, tokens * attention_fpt)
+    core = roofline_time(model, accel, efficiency, (attention + other + kv_read) / per_rank, routed / per_rank,
+                         *(f / per_rank for f in flops), tokens_per_expert(model, tokens))
+    stage = core + tp_comm_time(model, tokens, tp, accel, efficiency, _layers(model) / stages)
+    stage = stage + fixed_latency(model, efficiency) / stages
+    if stages > 1:
+        stage = stage + _hop_time(model, tokens, efficiency)
+    return stages * stage
+
+
 def prefill_times(
-    model: Model, accel: Accelerator, chips: int, input_tokens: Any, efficiency: Efficiency = DEFAULT_EFFICIENCY
+    model: Model, accel: Accelerator, chips: int, input_tokens: Any, efficiency: Efficiency = DEFAULT_EFFICIENCY,
+    layout: Layout | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(replica time one prompt consumes when prefills are batched, latency of one prompt alone).
 
-    The first is pure compute (batched prefills share weight reads): it is what each request takes away
-    from decode. The second adds the weight reads of a lone prompt, all-reduces, layer latencies and,
-    for pipelines, the trip through every stage: it is the TTFT on an idle replica.
+    The first is compute (batched prefills share weight reads; expert GEMMs at the efficiency of a
+    max_num_tokens chunk) plus the prompt's collectives: it is what each request takes away from decode.
+    The second adds the weight reads of a lone prompt and the fixed latencies, and for pipelines the trip
+    through every stage: the TTFT on an idle replica.
     """
-    n = np.asarray(input_tokens, dtype=float)
-    stages, tp = _pipeline(chips, accel)
-    peak = _peak_tflops(model, accel)
-    flops = prefill_flops(model, n)
-    layers = _layers(model)
-    comm = tp_comm_time(model, n, tp, accel, efficiency, layers)
-    scale = _roofline_scale(model, efficiency)
-    share = flops / (chips * peak * TB * efficiency.compute * scale) + comm / stages
-    alone = roofline_time(weight_bytes_touched(model, n), flops, tp, accel.memory_bandwidth_tbps, peak, efficiency, scale)
-    alone = alone + comm + _fixed_latency(model, efficiency)
-    if stages > 1:
-        alone = alone + (stages - 1) * _hop_time(model, n, efficiency)
+    n_tok = np.asarray(input_tokens, dtype=float)
+    lay = _layout_arg(layout, chips, accel)
+    flops = _flops_split(model, n_tok, prefill_flops(model, n_tok) - 2.0 * _active_params(model) * n_tok)
+    per_chip = [f / chips for f in flops]
+    chunk = np.minimum(n_tok, efficiency.max_num_tokens) * (lay.chips if lay.dep else 1)
+    tpe = tokens_per_expert(model, chunk)
+    compute = roofline_time(model, accel, efficiency, 0.0, 0.0, *per_chip, tpe, decode=False)
+    attention, other, routed = _weight_parts(model, n_tok)
+    if lay.dep:
+        comm = alltoall_time(model, n_tok, lay, accel, efficiency)
+        share = compute + comm / lay.chips
+        reads = attention + other / chips
+    else:
+        comm = tp_comm_time(model, n_tok, lay.tp, accel, efficiency, _layers(model))
+        share = compute + comm / lay.stages
+        reads = (attention + other) / chips
+    alone = roofline_time(model, accel, efficiency, reads, routed / chips, *per_chip, tpe, decode=False)
+    alone = alone + comm + fixed_latency(model, efficiency)
+    if lay.stages > 1:
+        alone = alone + (lay.stages - 1) * _hop_time(model, n_tok, efficiency)
     return share, alone
+
+
+# --------------------------------------------------------------------------------------------------
+# Speculative decoding
+
+
+def expected_accepted_tokens(draft_tokens: int, acceptance: float) -> float:
+    """Tokens one verify step yields per sequence: the accepted run of draft tokens plus the target's own
+    token, each draft accepted with probability `acceptance` given the previous: (1 - a^(n+1)) / (1 - a)."""
+    n, a = int(draft_tokens), float(acceptance)
+    if a >= 1.0:
+        return float(n + 1)
+    return (1.0 - a ** (n + 1)) / (1.0 - a)
+
+
+def draft_step_time(model: Model, accel: Accelerator, layout: Layout, batch: Any, efficiency: Efficiency) -> np.ndarray:
+    """One draft pass for `batch` sequences. MTP: one extra transformer layer of the model (its share of
+    the active weights, one layer's latency). Draft model: draft_params_b active parameters at the model's
+    weight bits, read once per pass, plus the layer latencies of a draft as wide as the model (its layers
+    ~ target layers x draft params / target active params, at least one: EAGLE heads are one layer)."""
+    spec = model.speculative
+    b = np.asarray(batch, dtype=float)
+    layers = _layers(model)
+    if spec.method == "mtp":
+        params = _active_params(model) / layers
+        latency = efficiency.layer_latency_s + (efficiency.moe_layer_latency_s if _moe_shape(model) else 0.0)
+    else:
+        params = spec.draft_params_b * 1e9
+        latency = max(1, round(layers * params / _active_params(model))) * efficiency.layer_latency_s
+    bytes_ = params * model.weight_bits / 8 / layout.chips
+    flops = b * 2 * params / layout.chips
+    return roofline_time(model, accel, efficiency, bytes_, 0.0, 0.0, flops, 0.0, 1.0) + latency
+
+
+def token_step_time(model: Model, accel: Accelerator, layout: Layout, batch: Any, context_tokens: Any,
+                    efficiency: Efficiency) -> tuple[np.ndarray, float]:
+    """(seconds per generated token of every sequence in the batch, tokens per verify step).
+
+    Without speculation: the decode step, 1. With it: (verify step over n + 1 tokens + n draft passes)
+    / expected accepted tokens."""
+    spec = model.speculative
+    if spec is None:
+        return decode_step_time(model, accel, layout.chips, batch, context_tokens, efficiency, layout), 1.0
+    n = int(spec.draft_tokens)
+    verify = decode_step_time(model, accel, layout.chips, batch, context_tokens, efficiency, layout, tokens_per_sequence=n + 1)
+    gained = expected_accepted_tokens(n, spec.acceptance)
+    return (verify + n * draft_step_time(model, accel, layout, batch, efficiency)) / gained, gained
+
+
+# --------------------------------------------------------------------------------------------------
+# Operating points
+
+
+def ttft_under_load(alone: Any, share: Any, step: Any, rps: Any, input_tokens: Any, batch: Any,
+                    layout: Layout, efficiency: Efficiency) -> np.ndarray:
+    """TTFT at an operating point, not on an idle replica. Approximation (documented in ESTIMATOR.md):
+
+    * the prompt is prefilled in chunks of what a step has room for (max_num_tokens minus the decode
+      tokens of the group's batch), each chunk riding one step of the running batch: chunks x step +
+      the prompt's own prefill compute, and never less than the lone-prompt latency;
+    * it first waits behind the other prompts' prefill work: an M/D/1 queue whose utilization is the
+      fraction of replica time spent prefilling at this operating point (rps x share): rho / (2 (1 - rho))
+      x share.
+    """
+    group_batch = np.asarray(batch, dtype=float) / layout.attention_groups
+    room = np.maximum(efficiency.max_num_tokens - group_batch, efficiency.max_num_tokens / 8)
+    chunks = np.ceil(np.asarray(input_tokens, dtype=float) / room)
+    interleaved = np.maximum(alone, chunks * step + share)
+    rho = np.clip(np.asarray(rps, dtype=float) * share, 0.0, 0.999)
+    return interleaved + rho / (2 * (1 - rho)) * share
+
+
+def max_concurrency(model: Model, layout: Layout, budget: float, mean_context: Any, efficiency: Efficiency) -> np.ndarray:
+    """Largest batch a replica runs: what its KV holds, capped by the engine (max_batch sequences and
+    max_num_tokens tokens per step in each attention group)."""
+    per_step = 1 + (model.speculative.draft_tokens if model.speculative else 0)
+    engine = layout.attention_groups * min(efficiency.max_batch, efficiency.max_num_tokens // per_step)
+    fit = np.floor(budget / kv_sequence_bytes(model, mean_context)).astype(int)
+    return np.clip(fit, 1, max(engine, 1))
+
+
+def operating_points(model: Model, accel: Accelerator, layout: Layout, inputs: Any, outputs: Any, batches: Any,
+                     efficiency: Efficiency) -> dict[str, np.ndarray]:
+    """Vectorized over (input, output, batch): replica requests/s, per-user tok/s, TTFT under load, step.
+
+    Sequences hold on average input + output/2 tokens of KV. Each request costs its prefill share plus
+    output x step / batch of replica time; per-user speed is what decode gets of the replica's time."""
+    i = np.asarray(inputs, dtype=float)
+    o = np.asarray(outputs, dtype=float)
+    b = np.asarray(batches, dtype=float)
+    step, _ = token_step_time(model, accel, layout, b, i + o / 2, efficiency)
+    share, alone = prefill_times(model, accel, layout.chips, i, efficiency, layout)
+    rps = 1.0 / (share + o * step / b)
+    per_user = (1.0 - rps * share) / step
+    ttft = ttft_under_load(alone, share, step, rps, i, b, layout, efficiency)
+    return {"requests_per_s": rps, "per_user": per_user, "ttft_s": ttft, "step_s": step}
+
+
+# --------------------------------------------------------------------------------------------------
+# Uncertainty bands
+
+
+@dataclass(frozen=True)
+class Bands:
+    """Multiplicative bands (low, high) on throughput, per-user speed and TTFT: measured / estimate
+    ranges of the calibration (benchmarks/ESTIMATOR.md), wider for uncalibrated presets."""
+
+    throughput: tuple[float, float]
+    speed: tuple[float, float]
+    ttft: tuple[float, float]
+
+
+CALIBRATED_BANDS = Bands(throughput=(0.78, 1.42), speed=(0.69, 1.34), ttft=(0.5, 2.0))
+"""Range of measured / estimate over the validation points of each kind, rounded outward (throughput
+0.787-1.416 over 29 points, per-user speed 0.698-1.335 over 6; benchmarks/VALIDATION.md); TTFT has only
+two public points (0.98-1.19), so its band is set to a factor 2 by hand. tests/test_validation.py checks
+the bands still cover the residuals."""
+
+UNCALIBRATED_WIDENING = 1.5
+"""Extra factor on both sides for presets no public point calibrates."""
+
+
+def band_factors(preset: Preset) -> Bands:
+    if preset.calibrated:
+        return CALIBRATED_BANDS
+    w = UNCALIBRATED_WIDENING
+    widen = lambda lo_hi: (lo_hi[0] / w, lo_hi[1] * w)  # noqa: E731
+    return Bands(widen(CALIBRATED_BANDS.throughput), widen(CALIBRATED_BANDS.speed), widen(CALIBRATED_BANDS.ttft))
+
+
+BAND_COLUMNS = ["requests_per_s_low", "requests_per_s_high", "output_tokens_per_s_per_user_low",
+                "output_tokens_per_s_per_user_high", "ttft_s_low", "ttft_s_high"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -667,6 +933,7 @@ def _zero_row(model: Model, accel: Accelerator, chips: int, i: int, o: int, note
         "batch_size": math.nan,
         "source": "estimated",
         "note": note,
+        **{c: (0.0 if c.startswith("requests") else math.nan) for c in BAND_COLUMNS},
     }
 
 
@@ -674,7 +941,8 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=PROFILE_COLUMNS)
     for column in ("chips_per_replica", "input_tokens", "output_tokens"):
         frame[column] = frame[column].astype("int64")
-    for column in ("requests_per_s", "output_tokens_per_s", "output_tokens_per_s_per_user", "ttft_s", "batch_size"):
+    for column in ("requests_per_s", "output_tokens_per_s", "output_tokens_per_s_per_user", "ttft_s", "batch_size",
+                   *BAND_COLUMNS):
         frame[column] = frame[column].astype("float64")
     for column in ("model", "accelerator", "source", "note"):
         frame[column] = frame[column].astype(object)
@@ -694,23 +962,25 @@ def estimate_profile(
     accel: Accelerator,
     lengths: pd.DataFrame,
     chips: list[int] | None = None,
-    efficiency: Efficiency = DEFAULT_EFFICIENCY,
+    efficiency: Efficiency | None = None,
 ) -> pd.DataFrame:
-    """Estimated operating points: for each chip count and length pair, one row per batch size on the
-    sweep 1, 2, 4, ..., largest that fits (rows that add no throughput dropped): the speed/throughput
-    frontier. What cannot be served gets one row with requests_per_s 0 and a note saying why."""
+    """Estimated operating points: for each chip count, layout and length pair, one row per batch size on
+    the sweep 1, 2, 4, ..., largest that runs (rows that add no throughput dropped): the speed/throughput
+    frontier, with low/high bands. What cannot be served gets one row with requests_per_s 0 and a note
+    saying why. `efficiency` None: the accelerator's preset and overrides (efficiency_for)."""
+    factors, preset = efficiency_for(accel, efficiency)
     _require_model(model)
-    chip_list = list(chips) if chips is not None else chips_options(model, accel, efficiency)
+    chip_list = list(chips) if chips is not None else chips_options(model, accel, factors)
     _require_accelerator(accel, model, chip_list)
     pairs = _lengths(lengths)
     rows: list[dict[str, Any]] = []
     for n in chip_list:
-        rows += _rows_for_chips(model, accel, int(n), pairs, efficiency)
+        rows += _rows_for_chips(model, accel, int(n), pairs, factors, preset)
     return _frame(rows)
 
 
 def _rows_for_chips(
-    model: Model, accel: Accelerator, chips: int, pairs: list[tuple[int, int]], efficiency: Efficiency
+    model: Model, accel: Accelerator, chips: int, pairs: list[tuple[int, int]], efficiency: Efficiency, preset: Preset
 ) -> list[dict[str, Any]]:
     if accel.memory_kind == "sram":
         return [_sram_row(model, accel, chips, i, o, efficiency) for i, o in pairs]
@@ -722,26 +992,33 @@ def _rows_for_chips(
         note = f"{chips} chips span scale-up domains of {accel.scaleup_domain}; use a multiple of {accel.scaleup_domain}"
         return [_zero_row(model, accel, chips, i, o, note) for i, o in pairs]
     rows: list[dict[str, Any]] = []
-    for dp_attention in _attention_layouts(model, chips, accel):
-        rows += _rows_for_layout(model, accel, chips, pairs, budget, efficiency, dp_attention)
-    return rows
+    for layout in layouts_for(model, chips, accel):
+        rows += _rows_for_layout(model, accel, layout, pairs, efficiency, preset)
+    return _one_zero_row_per_point(rows)
 
 
-def _attention_layouts(model: Model, chips: int, accel: Accelerator) -> list[bool]:
-    """Tensor-parallel attention always; for MLA on several chips also data-parallel attention, which
-    keeps one copy of the latent KV instead of one per rank (what SGLang and TensorRT-LLM run)."""
-    tp = _pipeline(chips, accel)[1]
-    return [False, True] if _arch(model).get("kv_lora_rank") and tp > 1 else [False]
+def _one_zero_row_per_point(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Across layouts: a length pair some layout serves keeps no zero row; one nobody serves keeps the
+    first layout's (tensor parallel) reason only."""
+    served = {(r["input_tokens"], r["output_tokens"]) for r in rows if r["requests_per_s"] > 0}
+    kept, seen = [], set()
+    for row in rows:
+        key = (row["input_tokens"], row["output_tokens"])
+        if row["requests_per_s"] > 0:
+            kept.append(row)
+        elif key not in served and key not in seen:
+            seen.add(key)
+            kept.append(row)
+    return kept
 
 
-def _rows_for_layout(model, accel, chips, pairs, budget, efficiency, dp_attention) -> list[dict[str, Any]]:
-    """Rows of one attention layout; the KV budget is counted in single copies of the KV."""
-    tp = _pipeline(chips, accel)[1]
-    if dp_attention:
-        budget = budget - (tp - 1) * mla_attention_bytes(model)
-    else:
-        budget = budget / kv_replication(model, tp)
-    where = f"{chips}x {accel.id}" + (" (dp attention)" if dp_attention else "")
+def _rows_for_layout(model, accel, layout: Layout, pairs, efficiency: Efficiency, preset: Preset) -> list[dict[str, Any]]:
+    """Rows of one layout; the KV budget is counted in single copies of the KV."""
+    chips = layout.chips
+    budget = kv_budget_for_layout(model, accel, layout, efficiency)
+    where = f"{chips}x {accel.id}" + (" (dp attention)" if layout.dep else "")
+    if budget <= 0:
+        return [_zero_row(model, accel, chips, i, o, f"attention copies leave no KV room in {where}") for i, o in pairs]
     fits = max_context_that_fits(model, budget)
     rows: list[dict[str, Any]] = []
     servable: list[tuple[int, int]] = []
@@ -752,7 +1029,7 @@ def _rows_for_layout(model, accel, chips, pairs, budget, efficiency, dp_attentio
         else:
             servable.append((i, o))
     if servable:
-        rows += _sweep(model, accel, chips, servable, budget, efficiency, dp_attention)
+        rows += _sweep(model, accel, layout, servable, budget, efficiency, preset)
     return rows
 
 
@@ -791,34 +1068,28 @@ def _sram_row(model: Model, accel: Accelerator, chips: int, i: int, o: int, effi
 
 
 def _sweep(
-    model: Model, accel: Accelerator, chips: int, pairs: list[tuple[int, int]], budget: float, efficiency: Efficiency,
-    dp_attention: bool = False,
+    model: Model, accel: Accelerator, layout: Layout, pairs: list[tuple[int, int]], budget: float,
+    efficiency: Efficiency, preset: Preset,
 ) -> list[dict[str, Any]]:
-    """Vectorized over (length pair x batch size). Sequences hold on average input + output/2 tokens of KV
-    (paged KV grows as they decode), so that sets the largest batch."""
+    """Vectorized over (length pair x batch size), batches up to max_concurrency."""
     inputs = np.array([p[0] for p in pairs], dtype=float)
     outputs = np.array([p[1] for p in pairs], dtype=float)
-    mean_context = inputs + outputs / 2
-    max_fit = np.floor(budget / kv_sequence_bytes(model, mean_context)).astype(int)
-    max_fit = np.clip(max_fit, 1, efficiency.max_batch)
+    limits = max_concurrency(model, layout, budget, inputs + outputs / 2, efficiency)
     pair_index, batches = [], []
-    for k, limit in enumerate(max_fit):
+    for k, limit in enumerate(limits):
         sweep = _batch_sweep(int(limit))
         pair_index += [k] * len(sweep)
         batches += sweep
     idx = np.array(pair_index)
     b = np.array(batches, dtype=float)
-    step = decode_step_time(model, accel, chips, b, mean_context[idx], efficiency, dp_attention)
-    share, alone = prefill_times(model, accel, chips, inputs[idx], efficiency)
-    seconds_per_request = share + outputs[idx] * step / b
-    rps = 1.0 / seconds_per_request
-    prefill_fraction = rps * share
-    per_user = (1.0 - prefill_fraction) / step
-    ttft = alone + step
+    points = operating_points(model, accel, layout, inputs[idx], outputs[idx], b, efficiency)
+    rps, per_user, ttft = points["requests_per_s"], points["per_user"], points["ttft_s"]
+    bands = band_factors(preset)
+    note = f"roofline estimate, {layout.label}" + ("" if preset.calibrated else "; efficiency not calibrated for this accelerator")
+    if model.speculative is not None:
+        note += f", {model.speculative.method} speculative x{model.speculative.draft_tokens}"
     rows = []
     best: dict[int, float] = {}
-    stages, tp = _pipeline(chips, accel)
-    layout = f"tp{tp}" + (f" x pp{stages}" if stages > 1 else "") + (", dp attention" if dp_attention else "")
     for j in range(len(b)):
         k = int(idx[j])
         if rps[j] <= best.get(k, 0.0) * 1.001:
@@ -829,7 +1100,7 @@ def _sweep(
             {
                 "model": model.id,
                 "accelerator": accel.id,
-                "chips_per_replica": chips,
+                "chips_per_replica": layout.chips,
                 "input_tokens": i,
                 "output_tokens": o,
                 "requests_per_s": float(rps[j]),
@@ -838,7 +1109,13 @@ def _sweep(
                 "ttft_s": float(ttft[j]),
                 "batch_size": float(b[j]),
                 "source": "estimated",
-                "note": f"roofline estimate, {layout}",
+                "note": note,
+                "requests_per_s_low": float(rps[j] * bands.throughput[0]),
+                "requests_per_s_high": float(rps[j] * bands.throughput[1]),
+                "output_tokens_per_s_per_user_low": float(per_user[j] * bands.speed[0]),
+                "output_tokens_per_s_per_user_high": float(per_user[j] * bands.speed[1]),
+                "ttft_s_low": float(ttft[j] * bands.ttft[0]),
+                "ttft_s_high": float(ttft[j] * bands.ttft[1]),
             }
         )
     return rows

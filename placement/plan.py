@@ -104,6 +104,7 @@ def plan_document(loaded: LoadedScenario, outcome: Outcome, settings: SolverSett
         "stages_s": dict(outcome.timings),
         "notes": list(outcome.notes),
         "model": outcome.model_stats,
+        "estimates": scenario.options.estimates,
     }
     doc["diagnosis"] = diagnosis or []
     doc["explanations"] = explanations or []

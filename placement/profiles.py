@@ -65,10 +65,27 @@ def profile_table(loaded: LoadedScenario) -> pd.DataFrame:
         estimated = estimated[(marked["_merge"] == "left_only").to_numpy()]
     table = pd.concat([measured, estimated], ignore_index=True) if len(estimated) else measured
     table = table.astype({"chips_per_replica": "int64", "input_tokens": "int64", "output_tokens": "int64"})
+    table = apply_estimates_choice(table, loaded.scenario.options.estimates)
     table = table.sort_values(
         [*DEPLOYMENT_KEY, "input_tokens", "output_tokens", "requests_per_s"], kind="mergesort"
     ).reset_index(drop=True)
     table.attrs["not_estimated"] = skipped
+    table.attrs["estimates"] = loaded.scenario.options.estimates
+    return table
+
+
+def apply_estimates_choice(table: pd.DataFrame, estimates: str) -> pd.DataFrame:
+    """`options.estimates: conservative`: rows with bands (estimated rows) take their low throughput and
+    per-user speed and their high TTFT; measured rows and `central` keep the central values."""
+    if estimates != "conservative" or table.empty:
+        return table
+    table = table.copy()
+    banded = table["requests_per_s_low"].notna()
+    for column, band in (("requests_per_s", "requests_per_s_low"),
+                         ("output_tokens_per_s_per_user", "output_tokens_per_s_per_user_low"),
+                         ("ttft_s", "ttft_s_high")):
+        table[column] = table[band].where(table[band].notna(), table[column])
+    table.loc[banded, "output_tokens_per_s"] = table.loc[banded, "requests_per_s"] * table.loc[banded, "output_tokens"]
     return table
 
 

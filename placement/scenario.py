@@ -52,6 +52,57 @@ class Strict(BaseModel):
 PositiveFloat = Field(gt=0)
 
 
+Fraction = Field(default=None, gt=0, le=1)
+
+
+class AcceleratorEfficiency(Strict):
+    """Estimator factors of one accelerator (placement/efficiency.py documents each): a preset per vendor
+    and generation, and any factor set here overrides the preset's (`placement calibrate` writes them)."""
+
+    preset: str | None = Field(default=None, description="vendor/generation defaults, e.g. nvidia-hopper, amd-cdna3")
+    memory_bandwidth: float | None = Fraction
+    compute: float | None = Fraction
+    attention_compute: float | None = Fraction
+    moe_bandwidth: float | None = Fraction
+    moe_half_tokens: float | None = Field(default=None, ge=0)
+    emulated_compute: float | None = Fraction
+    scaleup_bandwidth: float | None = Fraction
+    allreduce_latency_s: float | None = Field(default=None, ge=0)
+    alltoall_latency_s: float | None = Field(default=None, ge=0)
+    layer_latency_s: float | None = Field(default=None, ge=0)
+    moe_layer_latency_s: float | None = Field(default=None, ge=0)
+    step_overhead_s: float | None = Field(default=None, ge=0)
+    max_batch: int | None = Field(default=None, ge=1)
+    max_num_tokens: int | None = Field(default=None, ge=1)
+    memory_utilization: float | None = Fraction
+    scaleout_bandwidth_gbps: float | None = Field(default=None, gt=0)
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str | None) -> str | None:
+        from placement.efficiency import PRESETS
+
+        if value is not None and value not in PRESETS:
+            raise ValueError(f"unknown efficiency preset {value!r}; known: {sorted(PRESETS)}")
+        return value
+
+
+class Speculative(Strict):
+    """Speculative decoding the model is served with: MTP heads or a draft model propose draft_tokens per
+    step, the model verifies them; each is accepted with probability `acceptance` given the previous."""
+
+    method: Literal["mtp", "draft"]
+    draft_tokens: int = Field(ge=1, le=16)
+    acceptance: float = Field(gt=0, le=1, description="per-draft-token acceptance rate")
+    draft_params_b: float | None = Field(default=None, gt=0, description="draft model active params (method draft)")
+
+    @model_validator(mode="after")
+    def _draft_needs_size(self) -> "Speculative":
+        if self.method == "draft" and self.draft_params_b is None:
+            raise ValueError("method draft needs draft_params_b (the draft model's active parameters, billions)")
+        return self
+
+
 class Accelerator(Strict):
     """A chip type. Specs are optional when every deployment on it has measured profile rows;
     the estimator needs them otherwise."""
@@ -67,6 +118,8 @@ class Accelerator(Strict):
     scaleup_bandwidth_gbps: float | None = Field(default=None, gt=0, le=MAX_SPEC, description="per chip, GB/s, scale-up fabric")
     memory_kind: Literal["hbm", "sram"] = Field(default="hbm", description="sram: speed from measured tables only")
     power_kw: float | None = Field(default=None, gt=0, le=MAX_SPEC, description="per chip, kW")
+    efficiency: AcceleratorEfficiency | None = Field(
+        default=None, description="estimator efficiency: a vendor/generation preset and factors that override it")
     source: str | None = Field(default=None, description="where the specs come from")
     uncertainty: str | None = Field(default=None, description="how far the specs can be trusted")
 
@@ -93,6 +146,7 @@ class Model(Strict):
     architecture: dict[str, Any] | None = Field(
         default=None, description="Hugging Face config.json fields (used by the estimator)"
     )
+    speculative: Speculative | None = Field(default=None, description="speculative decoding (MTP or draft model)")
     source: str | None = None
 
     @field_validator("quality")
@@ -309,6 +363,10 @@ class Options(Strict):
                                   "(a number, or per period id)")
     churn_cost_per_chip: float = Field(default=0, ge=0, description="currency per chip moved (added or removed)")
     slices: SliceOptions | None = Field(default=None, description="derive slices from load_curve")
+    estimates: Literal["central", "conservative"] = Field(
+        default="central",
+        description="which estimated operating points the solve uses: central, or conservative (low throughput and "
+                    "speed, high TTFT bands from the calibration residuals)")
 
 
 class ProfileRow(Strict):
@@ -365,6 +423,13 @@ class FleetRow(Strict):
     replicas: int = Field(ge=0)
 
 
+class EstimatorOverrides(Strict):
+    """What `placement calibrate` writes: efficiency factors per accelerator id, and how they were fitted."""
+
+    accelerators: dict[str, AcceleratorEfficiency] = Field(default_factory=dict)
+    calibration: dict[str, Any] | None = Field(default=None, description="fit report (informative)")
+
+
 class Scenario(Strict):
     name: str = Field(min_length=1)
     currency: str = "USD"
@@ -375,6 +440,9 @@ class Scenario(Strict):
     pools: list[Pool] = Field(min_length=1)
     profiles: list[ProfileRow] | None = None
     options: Options = Field(default_factory=Options)
+    estimator_overrides: EstimatorOverrides | None = Field(
+        default=None, description="efficiency factors per accelerator id (a YAML path, e.g. the output of "
+                                  "`placement calibrate`, or a mapping); merged into the accelerators' efficiency")
     description: str | None = None
     periods: list[Period] | None = Field(default=None, min_length=1,
                                          description="the horizon, in order; absent = one period of `hours`")
@@ -405,11 +473,18 @@ PROFILE_NUMERIC = {
     "output_tokens_per_s_per_user": ">0",
     "ttft_s": ">=0",
     "batch_size": "int>=1",
+    "requests_per_s_low": ">=0",
+    "requests_per_s_high": ">=0",
+    "output_tokens_per_s_per_user_low": ">0",
+    "output_tokens_per_s_per_user_high": ">0",
+    "ttft_s_low": ">=0",
+    "ttft_s_high": ">=0",
 }
 PROFILE_MAXIMUM = {"chips_per_replica": MAX_CHIPS, "input_tokens": MAX_TOKENS, "output_tokens": MAX_TOKENS,
                    "requests_per_s": MAX_RATE, "output_tokens_per_s": MAX_TOKEN_RATE,
                    "output_tokens_per_s_per_user": MAX_SPEED, "ttft_s": MAX_SECONDS, "batch_size": MAX_CHIPS}
 PROFILE_COLUMNS = ["model", "accelerator", *PROFILE_NUMERIC, "source", "note"]
+"""Columns ending _low/_high are the estimator's uncertainty bands (optional in measured tables)."""
 TABLE_FIELDS = ("accelerators", "models", "pools", "profiles", "demand", "load_curve", "fleet")
 
 
@@ -464,6 +539,7 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
                 problems += table_problems
                 data = {**data, key: rows}
     data = resolve_catalog_references(data, label, problems)
+    data = apply_estimator_overrides(data, path, label, problems)
     if isinstance(data.get("profiles"), list):
         inline = data["profiles"]
         profiles_df, table_problems = check_profile_frame(_frame_or_empty(inline), label, "profiles")
@@ -671,6 +747,48 @@ def resolve_catalog_references(data: dict[str, Any], label: str, problems: list[
     return resolved
 
 
+def apply_estimator_overrides(data: dict[str, Any], path: Path, label: str, problems: list[Problem]) -> dict[str, Any]:
+    """`estimator_overrides:` (a YAML file relative to the scenario, or a mapping) sets efficiency factors
+    per accelerator id; they are merged into each accelerator's `efficiency` (the override wins), so the
+    estimator reads one place. The validated mapping stays in the scenario (and its hash)."""
+    value = data.get("estimator_overrides")
+    if value is None:
+        return data
+    where = label
+    if isinstance(value, str):
+        where = value
+        try:  # the same rules as any table: inside the scenario's folder, a regular file, bounded size
+            text = read_text_bounded(table_path(path, value, "estimator_overrides"), value, MAX_TABLE_BYTES, "file")
+            value = yaml.safe_load(text)
+        except InputError as exc:
+            problems.extend(exc.problems)
+            return {**data, "estimator_overrides": None}
+        except yaml.YAMLError as exc:
+            problems.append(Problem(where, "", f"cannot be read as YAML ({str(exc)[:200]})"))
+            return {**data, "estimator_overrides": None}
+    try:
+        overrides = EstimatorOverrides.model_validate(value)
+    except ValidationError as exc:
+        for err in exc.errors():
+            problems.append(Problem(where, "estimator_overrides." + _format_loc(list(err["loc"])), err["msg"]))
+        return {**data, "estimator_overrides": None}
+    accelerators = data.get("accelerators")
+    entries = [dict(a) if isinstance(a, dict) else a for a in accelerators] if isinstance(accelerators, list) else []
+    ids = {a.get("id"): i for i, a in enumerate(entries) if isinstance(a, dict)}
+    for accel_id, factors in overrides.accelerators.items():
+        if accel_id not in ids:
+            problems.append(Problem(where, f"estimator_overrides.accelerators.{accel_id}",
+                                    f"no accelerator {accel_id!r} in the scenario; known: {sorted(k for k in ids if k)}"))
+            continue
+        entry = entries[ids[accel_id]]
+        current = entry.get("efficiency") if isinstance(entry.get("efficiency"), dict) else {}
+        entry["efficiency"] = {**current, **factors.model_dump(exclude_none=True)}
+    merged = {**data, "estimator_overrides": overrides.model_dump(mode="json", exclude_none=True)}
+    if isinstance(accelerators, list):
+        merged["accelerators"] = entries
+    return merged
+
+
 def _is_reference(item: Any) -> bool:
     return isinstance(item, str) or (isinstance(item, dict) and "catalog" in item)
 
@@ -732,7 +850,8 @@ def read_csv_records(text: str, label: str, required: tuple[str, ...] = ("id",))
             cell = cell.strip()
             if cell == "":
                 continue
-            for prefix, target in (("dense_tflops_", "dense_tflops"), ("quality_", "quality")):
+            for prefix, target in (("dense_tflops_", "dense_tflops"), ("quality_", "quality"),
+                                   ("efficiency_", "efficiency")):
                 if column.startswith(prefix):
                     record.setdefault(target, {})[column[len(prefix):]] = _number_or_text(cell)
                     break
@@ -1093,4 +1212,9 @@ def json_schema() -> dict[str, Any]:
     for key in ("accelerators", "models"):
         listed = properties[key]["anyOf"][0]
         listed["items"] = {"anyOf": [listed["items"], reference]}
+    overrides = properties["estimator_overrides"]
+    properties["estimator_overrides"] = {
+        "anyOf": [overrides, {"type": "string", "description": "YAML file (e.g. from placement calibrate), "
+                                                                "relative to the scenario file"}],
+        "description": overrides.get("description", "")}
     return schema

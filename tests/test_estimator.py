@@ -43,8 +43,9 @@ TOY_CHIP = Accelerator(
     id="toy-chip", memory_gb=100, memory_bandwidth_tbps=1, dense_tflops={"fp8": 100}, scaleup_domain=8, scaleup_bandwidth_gbps=100
 )
 IDEAL = est.Efficiency(
-    memory_bandwidth=1, compute=1, moe_roofline=1, scaleup_bandwidth=1, allreduce_latency_s=0, layer_latency_s=0,
-    moe_layer_latency_s=0, memory_utilization=1,
+    memory_bandwidth=1, compute=1, attention_compute=1, moe_bandwidth=1, moe_half_tokens=0, emulated_compute=1,
+    scaleup_bandwidth=1, allreduce_latency_s=0, alltoall_latency_s=0, layer_latency_s=0, moe_layer_latency_s=0,
+    step_overhead_s=0, memory_utilization=1,
 )
 
 
@@ -182,7 +183,7 @@ def test_decode_step_on_a_toy():
 
 
 def test_decode_becomes_compute_bound():
-    slow_compute = replace(IDEAL, compute=0.25)
+    slow_compute = replace(IDEAL, compute=0.25, attention_compute=0.25)
     # FLOPs 1000 x 2.04e9 / (100 TFLOP/s x 0.25) = 81.6 ms > 41 ms of memory
     assert float(est.decode_step_time(TOY, TOY_CHIP, 1, 1000, 1000, slow_compute)) == pytest.approx(81.6e-3)
 
@@ -384,7 +385,7 @@ def test_whole_catalog_estimates_fast():
             count += 1
             assert len(rows) > 0 and rows.requests_per_s.notna().all()
             assert not rows[rows.requests_per_s > 0].output_tokens_per_s_per_user.isna().any()
-    assert count == 13 * 13
+    assert count == 13 * len(MODELS)
     assert worst < 0.2, f"slowest (model, accelerator) pair took {worst:.3f} s"
 
 
