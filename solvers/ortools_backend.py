@@ -75,8 +75,10 @@ def solve(model, settings: SolverSettings, start=None) -> SolverResult:
     status = _status(solver)
     x = np.asarray(solver.variable_values(), dtype=float) if status in (Status.OPTIMAL, Status.FEASIBLE) else None
     objective = float(solver.objective_value()) if x is not None else None
-    bound = float(solver.best_objective_bound()) if x is not None else None
-    if integer.sum() == 0 and x is not None:
+    # OR-Tools' HiGHS wrapper reports the incumbent as the "best bound" (its dual bound is not passed
+    # through), so only SCIP's is taken; otherwise the caller falls back on the LP relaxation's bound.
+    bound = float(solver.best_objective_bound()) if x is not None and engine == "scip" else None
+    if integer.sum() == 0 and x is not None and status == Status.OPTIMAL:
         bound = objective
     message = solver.status_string() or ""
     if x is not None and engine == "cp_sat" and not integer.all():

@@ -63,14 +63,19 @@ def _solver(settings: SolverSettings, log_path: str):
     raise ValueError(f"pulp backend has no engine {settings.engine!r}")
 
 
-def _cbc_bound(log_path: str) -> float | None:
-    """CBC reports its best bound in the log ('Lower bound:' on stopping, else the objective is proven)."""
-    try:
-        text = Path(log_path).read_text(errors="replace")
-    except OSError:
-        return None
-    found = re.findall(r"Lower bound:\s*([-+0-9.eE]+)", text)
-    return float(found[-1]) if found else None
+def _cbc_bound(text: str, objective: float | None) -> float | None:
+    """The bound CBC proved, from its log: 'Lower bound:' when it stopped within a gap or at a limit (printed
+    rounded, so lowered by half a unit of its last digit); the objective itself only when CBC says it
+    found the optimum with no gap left. Never the incumbent otherwise."""
+    found = re.findall(r"Lower bound:\s*([-+0-9.]+)(?:[eE]([-+]?[0-9]+))?", text)
+    if found:
+        digits, exponent = found[-1]
+        decimals = len(digits.split(".")[1]) if "." in digits else 0
+        half_unit = 0.5 * 10.0 ** (-decimals) * (10.0 ** int(exponent) if exponent else 1.0)
+        return float(digits) * (10.0 ** int(exponent) if exponent else 1.0) - half_unit
+    if objective is not None and "Result - Optimal solution found" in text and "within gap tolerance" not in text:
+        return objective
+    return None
 
 
 def solve(model, settings: SolverSettings, start=None) -> SolverResult:
@@ -89,14 +94,20 @@ def solve(model, settings: SolverSettings, start=None) -> SolverResult:
         except pulp.PulpSolverError as exc:
             return SolverResult(Status.NO_SOLUTION, None, None, None, time.perf_counter() - started,
                                 "pulp", settings.engine, f"pulp {pulp.__version__}", str(exc))
-        log_bound = _cbc_bound(log_path) if settings.engine == "cbc" else None
+        try:
+            log_text = Path(log_path).read_text(errors="replace")
+        except OSError:
+            log_text = ""
     status = _status(problem)
     x = None
     objective = bound = None
     if status in (Status.OPTIMAL, Status.FEASIBLE):
         x = np.array([v.value() if v.value() is not None else 0.0 for v in variables], dtype=float)
         objective = float(model.cost @ x + model.objective_offset)
-        bound = objective if status == Status.OPTIMAL else log_bound
+        # a proven bound only: CBC's from its log; PuLP's HiGHS gives none, so the caller falls back on the
+        # LP relaxation's
+        bound = (_cbc_bound(log_text, objective) if settings.engine == "cbc" and not settings.relax_integrality else
+                 (objective if settings.relax_integrality and status == Status.OPTIMAL else None))
     return SolverResult(status, x, objective, bound, time.perf_counter() - started,
                         "pulp", settings.engine, f"pulp {pulp.__version__} ({settings.engine})",
                         pulp.LpStatus.get(problem.status, ""))
