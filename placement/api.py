@@ -19,7 +19,9 @@ from placement.errors import ExitCode
 from placement.plan import plan_document
 from placement.report import explanations, summary_markdown
 from placement.scenario import LoadedScenario, load_scenario
-from placement.solve import Outcome, optimize, settings_from
+import time
+
+from placement.solve import Budget, Outcome, optimize, settings_from
 from solvers import SolverSettings
 
 
@@ -33,27 +35,44 @@ class PlanResult:
 
 
 def solve_scenario(scenario: str | Path | LoadedScenario, settings: SolverSettings | None = None,
-                   baselines: bool | None = None, explain: bool = True, **overrides) -> PlanResult:
+                   baselines: bool | None = None, explain: bool = True, budget: Budget | None = None,
+                   **overrides) -> PlanResult:
     """Solve, diagnose if infeasible, explain, and re-verify with the independent checker.
 
     overrides: backend, engine, time_limit_s, mip_gap, threads (None keeps the scenario's option).
+    `budget`: the wall-clock seconds of the whole command (default: the time limit, from now); every stage
+    takes what is left of it, and what had to be skipped is listed in the plan's solver.notes.
     Raises InputError on bad input. A checker violation gives exit code 4 and is listed in
     `violations`: it is a bug, and the plan must not be used.
     """
+    started = time.perf_counter()
     loaded = scenario if isinstance(scenario, LoadedScenario) else load_scenario(scenario)
     settings = settings or settings_from(loaded.scenario, **overrides)
-    outcome = optimize(loaded, settings, baselines=baselines)
+    budget = budget or Budget(settings.time_limit_s)
+    parse_s = time.perf_counter() - started
+    outcome = optimize(loaded, settings, baselines=baselines, budget=budget)
+    outcome.timings = {"parse": parse_s, **outcome.timings}
     diagnosis = []
     if outcome.solution is None and outcome.status.value == "infeasible":
-        diagnosis = diagnose(loaded.scenario, outcome.table, outcome.cells, outcome.candidates, settings)
+        clock = time.perf_counter()
+        diagnosis = diagnose(loaded.scenario, outcome.table, outcome.cells, outcome.candidates, settings, budget,
+                             outcome.notes)
+        outcome.timings["diagnosis"] = time.perf_counter() - clock
     plan = plan_document(loaded, outcome, settings, diagnosis)
     if outcome.table is not None:
         plan["notes"] = list(outcome.table.attrs.get("not_estimated", []))
     violations: list[str] = []
     if outcome.solution is not None:
-        if explain:
+        if explain and not budget.exhausted:
+            clock = time.perf_counter()
             plan["explanations"] = explanations(loaded.scenario, outcome.table, outcome.cells, plan)
+            plan["solver"]["stages_s"]["explanations"] = time.perf_counter() - clock
+        elif explain:
+            plan["solver"]["notes"].append("explanations skipped: the time limit was reached")
+        clock = time.perf_counter()
         violations = check_plan(loaded, plan, outcome.table)
+        plan["solver"]["stages_s"]["check"] = time.perf_counter() - clock
+    plan["solver"]["total_s"] = budget.elapsed
     return PlanResult(plan, summary_markdown(plan), exit_code_of(plan, violations), violations, outcome)
 
 

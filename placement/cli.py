@@ -13,6 +13,7 @@ import math
 import os
 import re
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -171,12 +172,15 @@ def cmd_solve(args) -> ExitCode:
     from placement.files import check_replaceable_folder
     from placement.plan import plan_json, write_plan_folder
     from placement.scenario import load_scenario
+    from placement.solve import Budget
 
+    started = time.perf_counter()  # --time-limit covers the whole command, parsing included
     loaded = load_scenario(args.scenario)
     settings = _settings(loaded, args)
     out_dir = Path(args.out) if args.out else Path("outputs") / _folder_name(loaded.scenario.name)
     check_replaceable_folder(out_dir, loaded.files)  # before the solve: a refused --out costs no time
-    result = solve_scenario(loaded, settings, baselines=False if args.no_baselines else None)
+    result = solve_scenario(loaded, settings, baselines=False if args.no_baselines else None,
+                            budget=Budget(settings.time_limit_s, started))
     if result.violations:
         for violation in result.violations:
             print(f"check: {violation}", file=sys.stderr)

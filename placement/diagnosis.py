@@ -9,6 +9,7 @@ which traffic could not be placed.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -25,9 +26,18 @@ SLACK_EPS = 1e-6
 
 
 def diagnose(scenario: Scenario, table: pd.DataFrame, cells: pd.DataFrame, candidates: pd.DataFrame,
-             settings: SolverSettings) -> list[dict[str, Any]]:
+             settings: SolverSettings, budget=None, notes: list[str] | None = None) -> list[dict[str, Any]]:
+    """Unservable buckets first (cheap), then the elastic model within what is left of the budget."""
     findings = unservable_findings(scenario, table, cells, candidates)
-    findings += elastic_findings(scenario, cells, candidates, settings, findings)
+    if budget is not None and budget.exhausted:
+        if notes is not None:
+            notes.append("elastic diagnosis skipped: the time limit was reached (raise --time-limit to learn how "
+                         "much each cap, floor or churn limit must move)")
+        return findings
+    limit = budget.slice() if budget is not None else settings.time_limit_s
+    # the elastic model is a guide, not a plan: a 1% gap is plenty to say what binds and by how much
+    elastic = replace(settings, time_limit_s=limit, mip_gap=max(settings.mip_gap, 0.01))
+    findings += elastic_findings(scenario, cells, candidates, elastic, findings)
     return findings
 
 

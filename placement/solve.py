@@ -34,9 +34,9 @@ CANONICAL_MAX_INTEGERS = 3000
 class Budget:
     """Wall-clock seconds for a whole command, shared by its stages."""
 
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float, started: float | None = None):
         self.seconds = float(seconds)
-        self.started = time.perf_counter()
+        self.started = time.perf_counter() if started is None else started
 
     @property
     def elapsed(self) -> float:
@@ -285,7 +285,9 @@ def canonical_integers(model, sets: IndexSets, arrays, x: np.ndarray, result: So
         notes.append("canonical pass skipped: the fewest-replica plan was not proven within the time limit")
         return optimum.x, optimum, False
     value = float(arrays.cost @ chosen.x + arrays.objective_offset)
-    bound = _proven_bound(optimum.bound, result.bound)
+    # a solve at gap 0 that ends optimal proves its objective: it is the bound (engines that report no dual
+    # bound included)
+    bound = _proven_bound(optimum.bound, result.bound, optimum.objective if optimum is not result else None)
     return chosen.x, replace(optimum, x=chosen.x, objective=value, bound=min(bound, value) if bound is not None
                              else None, status=Status.OPTIMAL), True
 
