@@ -144,6 +144,8 @@ def write_plan_folder(doc: dict[str, Any], summary: str, out_dir: Path) -> Path:
             frame = frame.reindex(columns=[c for c in columns if c in frame.columns] if len(frame) else columns)
             frame.to_csv(staging / name, index=False, lineterminator="\n")
         (staging / "summary.md").write_text(summary)
+        from placement.html_report import write_plan_report  # report.html: the page people share
+        write_plan_report(doc, staging)
         _swap_into_place(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
