@@ -86,12 +86,17 @@ def resolve_edits(document: dict[str, Any], paths: list[str], label: str, where:
             problems.append(Problem(label, field, f"a path is text such as 'pools[my-pool].max_chips', got {path!r}"))
             continue
         try:
-            targets.append(Target(path, tuple(_resolve(document, split_path(path)))))
+            targets.append(resolve_path(document, path))
         except ValueError as exc:
             problems.append(Problem(label, field, f"{path}: {exc}"))
     if problems:
         raise InputError(problems)
     return targets
+
+
+def resolve_path(document: dict[str, Any], path: str) -> Target:
+    """One path against the schema and the document (ValueError saying what is wrong)."""
+    return Target(path, tuple(_resolve(document, split_path(path))))
 
 
 def _resolve(document: dict[str, Any], segments: list[tuple[str, str | None]]) -> list[Leaf]:

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from placement.edits import (Target, apply_edits, base_value, coerce, editable_document, resolve_edits,
+from placement.edits import (Target, apply_edits, base_value, coerce, editable_document, resolve_path,
                              touched_lists)
 from placement.errors import ExitCode, InputError, Problem
 
@@ -119,28 +119,35 @@ def load_study(path: str | Path) -> Study:
     limit = raw.get("time_limit_s")
     if limit is not None and not (isinstance(limit, (int, float)) and limit > 0):
         problems.append(Problem(label, "time_limit_s", f"seconds > 0, got {limit!r}"))
-    if problems:
+    if not isinstance(raw.get("scenario"), str):
         raise InputError(problems)
     scenario_path = (path.parent / raw["scenario"])
     paths = [v.get("path") for v in vary]
-    document, base = editable_document(scenario_path, touched_lists([p for p in paths if isinstance(p, str)]))
     try:
-        targets = resolve_edits(document, paths, label)
-    except InputError as exc:
-        problems += exc.problems
-        targets = []
+        document, base = editable_document(scenario_path, touched_lists([p for p in paths if isinstance(p, str)]))
+    except InputError as exc:  # the base scenario's own problems, with the study's
+        raise InputError(problems + exc.problems) from None
     varies = [_vary(v, i, label, problems) for i, v in enumerate(vary)]
+    targets = []
+    for i, (entry, v) in enumerate(zip(vary, varies)):
+        if not isinstance(entry.get("path"), str) or not entry["path"].strip():
+            problems.append(Problem(label, f"vary[{i}].path", "give the path to vary, e.g. 'pools[my-pool].max_chips'"))
+            continue
+        try:
+            target = resolve_path(document, entry["path"])
+        except ValueError as exc:
+            problems.append(Problem(label, f"vary[{i}].path", f"{entry['path']}: {exc}"))
+            continue
+        targets.append(target)
+        for value in v.values:  # each value must fit its field before anything runs
+            try:
+                apply_edits(document, [(target, v.how, value)])
+            except ValueError as exc:
+                problems.append(Problem(label, f"vary[{i}]", str(exc)))
+                break
     if combine == "zip" and len({len(v.values) for v in varies}) > 1:
         problems.append(Problem(label, "combine", "zip needs the same number of values in every vary entry, got "
                                 f"{[len(v.values) for v in varies]}"))
-    if not problems:
-        for target, v in zip(targets, varies):  # each value must fit its field before anything runs
-            for value in v.values:
-                try:
-                    apply_edits(document, [(target, v.how, value)])
-                except ValueError as exc:
-                    problems.append(Problem(label, f"vary[{varies.index(v)}]", str(exc)))
-                    break
     if problems:
         raise InputError(problems)
     study = Study(path, str(raw.get("name") or path.stem), scenario_path, varies, combine, samples, seed, targets,
