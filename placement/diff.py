@@ -1,7 +1,7 @@
 """`placement diff PLAN_A PLAN_B`: what changed between two plans, in Markdown or JSON.
 
-Cost overall and by pool, replicas added and removed, and traffic moved (requests/s that changed
-deployment, bucket by bucket). Rows are matched by their keys; a `period` or `slice` field, where a
+Cost overall and by pool, replicas added and removed, and traffic moved: per bucket, the
+requests/s that left one deployment (or the shed) for another; every changed routing row is listed. Rows are matched by their keys; a `period` or `slice` field, where a
 plan has one, is part of the key.
 """
 
@@ -93,8 +93,15 @@ def diff_plans(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
                                                         "requests_per_s_a": _r(shed_a.get(key, 0.0)),
                                                         "requests_per_s_b": _r(shed_b.get(key, 0.0)),
                                                         "change": _r(change)})
-    # every request/s that leaves one place arrives at another (or is shed): half the absolute changes
-    total_moved = _r(sum(abs(m["change"]) for m in moved) / 2)
+    # per bucket, traffic that left one deployment (or the shed) for another: demand that grew or
+    # shrank is not moved
+    arrived: dict[tuple, float] = {}
+    left: dict[tuple, float] = {}
+    for m in moved:
+        cell = _key(m, shed_fields)
+        arrived[cell] = arrived.get(cell, 0.0) + max(m["change"], 0.0)
+        left[cell] = left.get(cell, 0.0) + max(-m["change"], 0.0)
+    total_moved = _r(sum(min(arrived[c], left[c]) for c in arrived))
     return {
         "a": _label(a), "b": _label(b),
         "status": {"a": a.get("status"), "b": b.get("status")},

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 STYLE = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:.6em 0;font-size:.85em}th,td{border:1px solid #ccc;padding:3px 8px}
+table{border-collapse:collapse;margin:.6em 0;font-size:.85em;display:block;overflow-x:auto}th,td{border:1px solid #ccc;padding:3px 8px}
 th{background:#f3f3f3;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .headline{font-size:1.25em;margin:.4em 0}.status{font-weight:bold}.note{color:#555;font-size:.85em}
 img{max-width:100%;border:1px solid #eee;margin:.4em 0}img.bar{border:0;margin:0;vertical-align:middle}
@@ -41,7 +41,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         if value != value:
             return "<td></td>"
-        return f'<td class="n">{value:,.4g}</td>' if abs(value) < 1000 else f'<td class="n">{value:,.2f}</td>'
+        return f'<td class="n">{value:,.4g}</td>' if abs(value) < 100 else f'<td class="n">{value:,.2f}</td>'
     return f"<td>{_e(value)}</td>"
 
 
