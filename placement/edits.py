@@ -9,8 +9,8 @@ A path names list items by id in brackets and fields by name, checked against th
     options.headroom                             a field that may be absent (its default is the base)
 
 Only single values (numbers, text, true/false) are edited: an edit never replaces a list or an object,
-so it can never drop the items it does not name. Edits apply to the raw scenario document before
-validation, so an edited scenario is checked exactly like a file. Unknown fields, ids and positions
+so it can never drop the items it does not name. Edits apply to the scenario document (tables and
+catalog references resolved) before validation, so an edited scenario is checked like a file. Unknown fields, ids and positions
 are bad input, every one of them listed at once before anything is solved (`resolve_edits`).
 """
 
@@ -29,8 +29,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticUndefined
 
 from placement.errors import InputError, Problem
-from placement.scenario import (TABLE_FIELDS, LoadedScenario, Scenario, _problem_from_pydantic, canonical_hash,
-                                cross_check, load_scenario)
+from placement.scenario import (LoadedScenario, Scenario, _problem_from_pydantic, canonical_hash, cross_check,
+                                load_scenario)
 
 _SEGMENT = re.compile(r"^([^\[\]]+)(?:\[([^\[\]]+)\])?$")
 EVERY = "*"
@@ -269,53 +269,22 @@ def _set(document: dict[str, Any], keys: tuple[Any, ...], value: Any) -> None:
 # Documents: a scenario file, or an already loaded scenario
 
 
-def editable_document(path: str | Path, lists: set[str] | None = None) -> tuple[dict[str, Any], LoadedScenario]:
-    """The raw document of a scenario file, with the table-backed or catalog-referenced lists that
-    edits touch replaced by their validated rows (so `pools[x].price_per_chip_hour` works when
-    `pools:` is a CSV path), and the validated base. The base's loader reads those tables, so they
-    are read with its checks."""
-    from placement.scenario import _read_document
+def editable_document(path: str | Path) -> tuple[dict[str, Any], LoadedScenario]:
+    """The scenario file validated once, and its document with every table and catalog reference
+    resolved (so `pools[x].price_per_chip_hour` works when `pools:` is a CSV path), for edits.
 
-    path = Path(path)
-    base = load_scenario(path)
-    document = _read_document(path)
-    dumped = base.scenario.model_dump(mode="json", exclude={"profiles"})
-    for key in sorted(lists if lists is not None else {"accelerators", "models", "pools"}):
-        value = document.get(key)
-        if key in TABLE_FIELDS and key != "profiles" and (
-                isinstance(value, str) or (isinstance(value, list) and any(_is_reference(v) for v in value))):
-            document[key] = dumped[key]
-    if isinstance(document.get("profiles"), str) and lists and "profiles" in lists:
-        raise InputError.single(str(path), "profiles", "the profile table is a CSV file: studies cannot edit its "
-                                "rows; edit the CSV, or vary the scenario fields that use it")
-    return document, base
-
-
-def _is_reference(item: Any) -> bool:
-    return isinstance(item, str) or (isinstance(item, dict) and "catalog" in item)
-
-
-def touched_lists(paths: list[str]) -> set[str]:
-    """The top-level fields the paths start with (so only those tables are expanded)."""
-    heads = set()
-    for path in paths:
-        try:
-            heads.add(split_path(path)[0][0])
-        except (ValueError, IndexError):
-            continue
-    return heads
-
-
-def load_edited(path: str | Path, document: dict[str, Any]) -> LoadedScenario:
-    """Validate an edited raw document as if it were the file at `path` (tables relative to it)."""
-    # every key of the edited document is given, so the merge the loader makes yields exactly it
-    return load_scenario(path, overrides=document)
+    Tables are read by the loader, with its checks. An edited copy is validated with
+    `validate_document`: the schema and cross-reference checks of a file, without re-reading the
+    tables it did not change.
+    """
+    base = load_scenario(Path(path))
+    return base.scenario.model_dump(mode="python", exclude={"profiles"}), base
 
 
 def edit_loaded(loaded: LoadedScenario, edits: dict[str, Any], scale: bool = False,
                 label: str = "what-if") -> LoadedScenario:
-    """An already loaded scenario with {path: value} edits (or multipliers, scale=True), re-validated
-    and re-hashed; the profile rows are kept. Unknown paths or ids: InputError naming every one."""
+    """A loaded scenario with {path: value} edits (or multipliers, scale=True), re-validated and
+    re-hashed; the profile rows are kept. Unknown paths or ids: InputError naming every one."""
     document = loaded.scenario.model_dump(mode="python", exclude={"profiles"})
     targets = resolve_edits(document, list(edits), label, where="")
     try:

@@ -55,7 +55,7 @@ def bucket_lengths(scenario: Scenario) -> pd.DataFrame:
 
 TABLE_CACHE_SIZE = 16
 _TABLE_CACHE: OrderedDict[str, pd.DataFrame] = OrderedDict()
-TABLE_CACHE_STATS = {"hits": 0, "misses": 0}
+TABLE_CACHE_STATS = {"hits": 0, "misses": 0, "lookup_hits": 0, "lookup_misses": 0}
 
 
 def profile_table(loaded: LoadedScenario) -> pd.DataFrame:
@@ -140,12 +140,39 @@ def estimated_rows(scenario: Scenario) -> tuple[pd.DataFrame, list[str]]:
     return (pd.concat(frames, ignore_index=True) if frames else empty_profile_frame()), skipped
 
 
+LOOKUP_INPUTS = ["workload", "bucket", "input_tokens", "output_tokens", "min_output_tokens_per_s", "max_ttft_s",
+                 "max_e2e_s"]
+_LOOKUP_CACHE: OrderedDict[bytes, pd.DataFrame] = OrderedDict()
+
+
 def lookup(cells: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     """Best replica throughput R for every (cell, deployment) with a covering, SLO-meeting row.
 
     Returns one row per pair with R > 0: cell, workload, bucket, the deployment key, R
     (`replica_requests_per_s`), and the chosen row's lengths, per-user speed, TTFT and source.
+
+    Cached per process by a hash of what it reads (the cells' lengths and SLOs, the table), so
+    study cases that vary rates, prices or caps do not repeat it.
     """
+    if not set(LOOKUP_INPUTS) <= set(cells.columns):
+        return _lookup(cells, table)
+    digest = hashlib.sha256(pd.util.hash_pandas_object(cells[LOOKUP_INPUTS], index=True).to_numpy().tobytes())
+    digest.update(pd.util.hash_pandas_object(table, index=True).to_numpy().tobytes())
+    digest.update(",".join(map(str, table.columns)).encode())
+    key = digest.digest()
+    cached = _LOOKUP_CACHE.get(key)
+    if cached is None:
+        TABLE_CACHE_STATS["lookup_misses"] += 1
+        cached = _LOOKUP_CACHE[key] = _lookup(cells, table)
+        while len(_LOOKUP_CACHE) > TABLE_CACHE_SIZE:
+            _LOOKUP_CACHE.popitem(last=False)
+    else:
+        TABLE_CACHE_STATS["lookup_hits"] += 1
+        _LOOKUP_CACHE.move_to_end(key)
+    return cached.copy()
+
+
+def _lookup(cells: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     candidates = rows_at_nearest_point(cells, table)
     candidates = candidates[meets_slo(candidates) & (candidates["replica_requests_per_s"] > 0)]
     if candidates.empty:

@@ -38,8 +38,9 @@ import pandas as pd
 import yaml
 
 from placement.edits import (Target, apply_edits, base_value, coerce, editable_document, resolve_path,
-                             touched_lists)
+                             validate_document)
 from placement.errors import ExitCode, InputError, Problem
+from placement.scenario import LoadedScenario
 
 STUDY_KEYS = {"name", "description", "scenario", "vary", "combine", "baselines", "explain", "time_limit_s"}
 VARY_KINDS = ("values", "scale", "range")
@@ -73,8 +74,8 @@ class Study:
     samples: int
     seed: int
     targets: list[Target]
-    document: dict[str, Any]
-    base_sha256: str
+    document: dict[str, Any]          # the base scenario, tables and catalog references resolved
+    base: LoadedScenario
     baselines: bool = False
     explain: bool = False
     time_limit_s: float | None = None
@@ -122,9 +123,8 @@ def load_study(path: str | Path) -> Study:
     if not isinstance(raw.get("scenario"), str):
         raise InputError(problems)
     scenario_path = (path.parent / raw["scenario"])
-    paths = [v.get("path") for v in vary]
     try:
-        document, base = editable_document(scenario_path, touched_lists([p for p in paths if isinstance(p, str)]))
+        document, base = editable_document(scenario_path)
     except InputError as exc:  # the base scenario's own problems, with the study's
         raise InputError(problems + exc.problems) from None
     varies = [_vary(v, i, label, problems) for i, v in enumerate(vary)]
@@ -151,7 +151,7 @@ def load_study(path: str | Path) -> Study:
     if problems:
         raise InputError(problems)
     study = Study(path, str(raw.get("name") or path.stem), scenario_path, varies, combine, samples, seed, targets,
-                  document, base.sha256, bool(raw.get("baselines", False)), bool(raw.get("explain", False)), limit)
+                  document, base, bool(raw.get("baselines", False)), bool(raw.get("explain", False)), limit)
     study.cases = make_cases(study)
     return study
 
@@ -232,7 +232,7 @@ def make_cases(study: Study) -> list[Case]:
                 leaf = target.leaves[0]
                 columns[target.path] = coerce(base_value(study.document, leaf) * value, leaf, target.path, scaled=True)
         edits = [[t.path, how, value] for t, how, value in assignments]
-        key = hashlib.sha256(json.dumps({"base": study.base_sha256, "edits": edits, "baselines": study.baselines,
+        key = hashlib.sha256(json.dumps({"base": study.base.sha256, "edits": edits, "baselines": study.baselines,
                                          "explain": study.explain, "time_limit_s": study.time_limit_s},
                                         sort_keys=True, default=str).encode()).hexdigest()
         cases.append(Case(f"case-{i:0{width}d}", assignments, columns, key))
@@ -245,7 +245,7 @@ def make_cases(study: Study) -> list[Case]:
 
 def case_task(study: Study, case: Case, out_dir: Path | None) -> dict[str, Any]:
     """Everything a worker needs, as plain data (picklable for processes and Ray)."""
-    return {"scenario": str(study.scenario), "document": study.document, "assignments": case.assignments,
+    return {"base": study.base, "document": study.document, "assignments": case.assignments,
             "case": case.name, "key": case.key, "columns": case.columns, "baselines": study.baselines,
             "explain": study.explain, "time_limit_s": study.time_limit_s,
             "out_dir": None if out_dir is None else str(out_dir)}
@@ -262,10 +262,8 @@ def run_case(task: dict[str, Any]) -> dict[str, Any]:
     plan = summary = None
     try:
         from placement.api import solve_scenario
-        from placement.edits import load_edited
-
         document = apply_edits(task["document"], task["assignments"])
-        loaded = load_edited(task["scenario"], document)
+        loaded = validate_document(document, task["base"], f"{task['base'].path} ({task['case']})")
         result = solve_scenario(loaded, baselines=task["baselines"], explain=task["explain"], threads=1,
                                 time_limit_s=task["time_limit_s"])
         plan, summary = result.plan, result.summary
@@ -392,7 +390,7 @@ def _claim(out: Path, study: Study) -> None:
         raise InputError.single(str(out), "--out", "exists and is not a study folder; give a new or empty folder")
     out.mkdir(parents=True, exist_ok=True)
     marker = {"name": study.name, "study": str(study.file), "scenario": str(study.scenario),
-              "base_sha256": study.base_sha256, "cases": len(study.cases),
+              "base_sha256": study.base.sha256, "cases": len(study.cases),
               "vary": [{"path": v.path, "how": v.how, "values": v.values} for v in study.varies],
               "combine": study.combine if study.combine != "random" else {"random": {"samples": study.samples,
                                                                                       "seed": study.seed}}}

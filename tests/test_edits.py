@@ -105,12 +105,12 @@ def test_table_backed_pools_are_editable(tmp_path):
     (tmp_path / "pools.csv").write_text("\n".join(rows) + "\n")
     document["pools"] = "pools.csv"
     path.write_text(yaml.safe_dump(document))
-    editable, base = editable_document(path, {"pools"})
+    editable, base = editable_document(path)
     assert isinstance(editable["pools"], list) and editable["pools"][1]["id"] == "b-od"
     (target,) = resolve_edits(editable, ["pools[b-od].price_per_chip_hour"], "x")
-    from placement.edits import load_edited
+    from placement.edits import validate_document
 
-    loaded = load_edited(path, apply_edits(editable, [(target, "set", 2.0)]))
+    loaded = validate_document(apply_edits(editable, [(target, "set", 2.0)]), base, "x")
     assert loaded.scenario.pools[1].price_per_chip_hour == 2.0
     assert loaded.sha256 != base.sha256
 

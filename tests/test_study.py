@@ -96,8 +96,29 @@ def test_profile_table_is_built_once_for_cases_that_do_not_change_it(tmp_path):
     study = load_study(_study_file(tmp_path, vary))
     before = dict(TABLE_CACHE_STATS)
     run_study(study, tmp_path / "out", jobs=1, log=lambda _: None)
-    assert TABLE_CACHE_STATS["misses"] - before["misses"] <= 1
-    assert TABLE_CACHE_STATS["hits"] - before["hits"] >= 3
+    for kind in ("", "lookup_"):
+        assert TABLE_CACHE_STATS[f"{kind}misses"] - before[f"{kind}misses"] <= 1
+        assert TABLE_CACHE_STATS[f"{kind}hits"] - before[f"{kind}hits"] >= 3
+
+
+def test_the_caches_see_every_input_they_depend_on():
+    from pathlib import Path
+
+    from placement.profiles import demand_cells, lookup, profile_table
+    from placement.scenario import load_scenario
+    from placement.whatif import edit, scale
+
+    base = load_scenario(Path(__file__).resolve().parent.parent / "inputs" / "speed-lanes" / "scenario.yaml")
+    table = profile_table(base)
+    faster = profile_table(scale(base, {"accelerators[h200].memory_bandwidth_tbps": 2.0}))
+    def h200_rate(frame):
+        return frame.loc[frame["accelerator"] == "h200", "requests_per_s"].sum()
+
+    assert h200_rate(faster) > h200_rate(table) > 0
+    arcs = lookup(demand_cells(base.scenario), table)
+    strict = edit(base, {"workloads[agent-long-context].slo.min_output_tokens_per_s": 500})
+    assert len(lookup(demand_cells(strict.scenario), table)) < len(arcs)
+    assert len(lookup(demand_cells(base.scenario), table)) == len(arcs)
 
 
 def test_refuses_to_write_into_a_folder_it_did_not_make(tmp_path):
