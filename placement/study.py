@@ -122,7 +122,7 @@ def load_study(path: str | Path) -> Study:
         problems.append(Problem(label, "time_limit_s", f"seconds > 0, got {limit!r}"))
     if not isinstance(raw.get("scenario"), str):
         raise InputError(problems)
-    scenario_path = (path.parent / raw["scenario"])
+    scenario_path = Path(os.path.normpath(path.parent / raw["scenario"]))
     try:
         document, base = editable_document(scenario_path)
     except InputError as exc:  # the base scenario's own problems, with the study's
@@ -586,8 +586,12 @@ def pool_switches(study: Study, table: pd.DataFrame) -> list[str]:
                 sentences.append(f"{pool}: in the plan when {path} is {_values(on)}; out of it at {_values(off)}.")
                 break
         else:
-            sentences.append(f"{pool}: used in {int(used.sum())} of {len(ok)} solved cases "
-                             "(no single varied path decides it).")
+            minority = ok[~used] if (~used).sum() <= used.sum() else ok[used]
+            state = "out of the plan" if (~used).sum() <= used.sum() else "in the plan"
+            where = "; ".join(f"{r['case']} (" + ", ".join(f"{t.path} = {_values([r[t.path]])}" for t in study.targets)
+                              + ")" for _, r in minority.head(4).iterrows())
+            more = f" and {len(minority) - 4} more" if len(minority) > 4 else ""
+            sentences.append(f"{pool}: {state} only in {len(minority)} of {len(ok)} solved cases: {where}{more}.")
     return sentences
 
 
