@@ -257,7 +257,7 @@ def run_case(task: dict[str, Any]) -> dict[str, Any]:
     Never raises: bad input, solver trouble or a bug become the record's status and reason. Without
     out_dir (Ray) the plan and summary come back with the record for the driver to write.
     """
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     record: dict[str, Any] = {"case": task["case"], "key": task["key"], "edits": task["columns"]}
     plan = summary = None
     try:
@@ -281,6 +281,7 @@ def run_case(task: dict[str, Any]) -> dict[str, Any]:
         record.update(status="error", exit_code=int(ExitCode.SOLVER_FAILURE),
                       reason=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=5))
     record["seconds"] = round(time.perf_counter() - started, 3)
+    record["cpu_seconds"] = round(time.process_time() - cpu_started, 3)  # < seconds: the CPU was shared
     if task["out_dir"] is None:
         return {"record": record, "plan": plan, "summary": summary}
     write_case(Path(task["out_dir"]), record, plan, summary)
@@ -475,11 +476,11 @@ def cases_table(study: Study, records: list[dict[str, Any]]) -> pd.DataFrame:
             row[f"chips_used[{pool}]"] = (record.get("chips_used") or {}).get(pool)
         row.update({key: record.get(key) for key in ("cost_per_hour", "cost_total", "replicas",
                                                      "served_requests_per_s", "unserved_requests_per_s",
-                                                     "mean_quality", "seconds", "reason")})
+                                                     "mean_quality", "seconds", "cpu_seconds", "reason")})
         rows.append(row)
     table = pd.DataFrame(rows)
     for column in ("objective_per_hour", "gap", "cost_per_hour", "cost_total", "served_requests_per_s",
-                   "unserved_requests_per_s", "mean_quality", "seconds"):
+                   "unserved_requests_per_s", "mean_quality", "seconds", "cpu_seconds"):
         if column in table:
             table[column] = pd.to_numeric(table[column], errors="coerce").astype("float64")
     for column in [c for c in table.columns if c.startswith("chips_used[")] + ["exit_code", "replicas"]:

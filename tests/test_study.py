@@ -66,7 +66,8 @@ def test_resume_reruns_only_missing_cases(tmp_path):
     (tmp_path / "out" / "cases" / "case-004" / "case.json").unlink()  # interrupted before its record
     second = run_study(path, tmp_path / "out", jobs=1, log=lambda _: None)
     assert second.ran == ["case-002", "case-004"]
-    pd.testing.assert_frame_equal(first.table.drop(columns="seconds"), second.table.drop(columns="seconds"))
+    pd.testing.assert_frame_equal(first.table.drop(columns=["seconds", "cpu_seconds"]),
+                                  second.table.drop(columns=["seconds", "cpu_seconds"]))
     # a changed study (other values) reruns the cases whose edits changed
     path.write_text(path.read_text().replace("0.5", "0.25"))
     third = run_study(path, tmp_path / "out", jobs=1, log=lambda _: None)
@@ -135,7 +136,8 @@ def test_worker_processes_give_the_same_table(tmp_path):
     path = _study_file(tmp_path, PRICE_AND_DEMAND)
     serial = run_study(path, tmp_path / "serial", jobs=1, log=lambda _: None).table
     parallel = run_study(path, tmp_path / "parallel", jobs=2, log=lambda _: None).table
-    pd.testing.assert_frame_equal(serial.drop(columns="seconds"), parallel.drop(columns="seconds"))
+    pd.testing.assert_frame_equal(serial.drop(columns=["seconds", "cpu_seconds"]),
+                                  parallel.drop(columns=["seconds", "cpu_seconds"]))
 
 
 def test_cli_study_progress_on_stderr(tmp_path, capsys):
