@@ -424,10 +424,15 @@ def _run_in_processes(study: Study, todo: list[Case], out: Path, workers: int, c
             try:
                 collect(future.result()["record"])
             except Exception as exc:  # noqa: BLE001 - a crashed worker fails its case, not the study
-                record = {"case": case.name, "key": case.key, "edits": case.columns, "status": "error",
-                          "exit_code": int(ExitCode.SOLVER_FAILURE), "reason": f"worker: {type(exc).__name__}: {exc}"}
+                record = _lost(case, f"worker: {type(exc).__name__}: {exc}")
                 write_case(out, record, None, None)
                 collect(record)
+
+
+def _lost(case: Case, reason: str) -> dict[str, Any]:
+    """The record of a case whose worker died or whose task was lost."""
+    return {"case": case.name, "key": case.key, "edits": case.columns, "status": "error",
+            "exit_code": int(ExitCode.SOLVER_FAILURE), "reason": reason}
 
 
 def _run_on_ray(study: Study, todo: list[Case], out: Path, address: bool | str, collect) -> None:
@@ -449,9 +454,7 @@ def _run_on_ray(study: Study, todo: list[Case], out: Path, address: bool | str, 
         try:
             payload = ray.get(ready[0])
         except Exception as exc:  # noqa: BLE001 - a lost task fails its case, not the study
-            payload = {"record": {"case": case.name, "key": case.key, "edits": case.columns, "status": "error",
-                                  "exit_code": int(ExitCode.SOLVER_FAILURE), "reason": f"ray: {exc}"},
-                       "plan": None, "summary": None}
+            payload = {"record": _lost(case, f"ray: {type(exc).__name__}: {exc}"), "plan": None, "summary": None}
         write_case(out, payload["record"], payload.get("plan"), payload.get("summary"))
         collect(payload["record"])
 
@@ -463,9 +466,9 @@ def _run_on_ray(study: Study, todo: list[Case], out: Path, address: bool | str, 
 def cases_table(study: Study, records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per case: case, a column per varied path, status, exit_code, objective, gap, chips per
     pool, then the headline metrics and the reason."""
-    pools = sorted({p for r in records for p in (r.get("chips_used") or {})},
-                   key=lambda p: [x.get("id") for x in study.document.get("pools", []) if isinstance(x, dict)].index(p)
-                   if p in [x.get("id") for x in study.document.get("pools", []) if isinstance(x, dict)] else 1e9)
+    seen = {p for r in records for p in (r.get("chips_used") or {})}
+    order = [pool["id"] for pool in study.document["pools"]]  # the scenario's order, then any others
+    pools = [p for p in order if p in seen] + sorted(seen - set(order))
     rows = []
     for record in records:
         row: dict[str, Any] = {"case": record["case"]}

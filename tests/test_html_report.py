@@ -65,3 +65,13 @@ def test_study_report_renders(tmp_path):
     assert 'id="cost-min">3.00<' in dom.stdout and 'id="cost-max">32.00<' in dom.stdout
     assert dom.stdout.count("data:image/png;base64,") == 2  # one chart per varied path
     assert "case-004" in dom.stdout
+
+
+def test_every_value_is_escaped():
+    from placement.html_report import plan_report_html
+
+    plan = {"status": "optimal", "scenario": {"name": "<script>alert(1)</script>", "currency": "USD"},
+            "objective": {"gap": 0.0}, "cost": {"per_hour": 1.0, "period": 2.0},
+            "pools": [{"pool": "<b>x</b>", "kind": "on_demand", "chips_used": 1, "per_hour": 1.0}]}
+    page = plan_report_html(plan)
+    assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;b&gt;x&lt;/b&gt;" in page
