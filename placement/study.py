@@ -40,7 +40,7 @@ import yaml
 from placement.edits import (Target, apply_edits, base_value, coerce, editable_document, resolve_path,
                              validate_document)
 from placement.errors import ExitCode, InputError, Problem
-from placement.scenario import LoadedScenario
+from placement.scenario import LoadedScenario, ScenarioYamlLoader
 
 STUDY_KEYS = {"name", "description", "scenario", "vary", "combine", "baselines", "explain", "time_limit_s"}
 VARY_KINDS = ("values", "scale", "range")
@@ -98,8 +98,8 @@ def load_study(path: str | Path) -> Study:
     """Parse and check a study file; every problem (unknown keys, paths, ids, values) at once."""
     path = Path(path)
     label = str(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:  # the scenario's YAML reader: the same numbers, the same refusals
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=ScenarioYamlLoader)  # noqa: S506 - SafeLoader
     except FileNotFoundError:
         raise InputError.single(label, "", "study file not found") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:

@@ -163,6 +163,9 @@ def test_study_combinations(tmp_path):
     assert all(c.columns["pools[b-od].price_per_chip_hour"] in (1, 2, 3) for c in sampled.cases)
     scaled = load_study(_study(tmp_path, {"vary": [{"path": "pools[b-od].price_per_chip_hour", "scale": [0.5, 2]}]}))
     assert [c.columns["pools[b-od].price_per_chip_hour"] for c in scaled.cases] == [1.5, 6.0]  # the value used
+    ranged = load_study(_study(tmp_path, {"vary": [{"path": "workloads[*].requests_per_s",
+                                                    "scale": {"from": 1.0, "to": 2.0, "steps": 3}}]}))
+    assert [c.columns["workloads[*].requests_per_s"] for c in ranged.cases] == [1.0, 1.5, 2.0]  # factors: 2 places
 
 
 def test_bad_study_lists_every_problem(tmp_path):
@@ -191,3 +194,12 @@ def test_bad_study_exits_3_before_anything_runs(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "'H200'" in err and "'Batch'" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_load_scenario_overrides_use_the_edit_language(scenario_file):
+    loaded = load_scenario(scenario_file, overrides={"pools[a-res].max_chips": 12})
+    assert [p.max_chips for p in loaded.scenario.pools] == [12, 16]  # the other pool is still there
+    with pytest.raises(InputError, match="no item with id 'H200'"):
+        load_scenario(scenario_file, overrides={"pools[H200].max_chips": 12})
+    with pytest.raises(InputError, match="is a list or an object"):
+        load_scenario(scenario_file, overrides={"pools": []})

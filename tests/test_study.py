@@ -156,8 +156,12 @@ def test_ray_on_a_local_cluster(tmp_path):
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         result = run_study(path, tmp_path / "ray", ray=True, log=lambda _: None)
+        from placement.cli import main
+
+        assert main(["study", str(path), "--out", str(tmp_path / "cli"), "--ray"]) == 0  # the connected cluster
     finally:
         ray.shutdown()
+    assert pd.read_csv(tmp_path / "cli" / "cases.csv")["status"].tolist() == ["optimal"] * 4
     assert list(result.table["status"]) == ["optimal"] * 4
     assert list(result.table["objective_per_hour"]) == pytest.approx([3.0, 6.0, 14.0, 32.0])
     assert (tmp_path / "ray" / "cases" / "case-004" / "plan.json").exists()
