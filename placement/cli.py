@@ -250,7 +250,11 @@ def cmd_study(args) -> ExitCode:
     if args.jobs is not None and args.jobs < 1:
         raise InputError.single("command line", "--jobs", f"must be >= 1, got {args.jobs}")
     study = load_study(args.study)
-    result = run_study(study, args.out, jobs=args.jobs, ray=args.ray)
+    try:
+        result = run_study(study, args.out, jobs=args.jobs, ray=args.ray)
+    except KeyboardInterrupt:
+        _log("interrupted; the cases already recorded are kept: run the same command again to resume")
+        return ExitCode.SOLVER_FAILURE
     _log(f"study written to {result.out_dir}/ (cases.csv, cases.parquet, study.md, report.html)")
     return result.exit_code
 

@@ -417,7 +417,8 @@ def _worker_init() -> None:
 def _run_in_processes(study: Study, todo: list[Case], out: Path, workers: int, collect) -> None:
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init) as pool:
+    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init)
+    try:
         futures = {pool.submit(run_case, case_task(study, case, out)): case for case in todo}
         for future in concurrent.futures.as_completed(futures):
             case = futures[future]
@@ -427,6 +428,10 @@ def _run_in_processes(study: Study, todo: list[Case], out: Path, workers: int, c
                 record = _lost(case, f"worker: {type(exc).__name__}: {exc}")
                 write_case(out, record, None, None)
                 collect(record)
+    except BaseException:  # interrupted: drop the queued cases (the recorded ones stay for a rerun)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def _lost(case: Case, reason: str) -> dict[str, Any]:

@@ -165,3 +165,33 @@ def test_ray_on_a_local_cluster(tmp_path):
     assert list(result.table["status"]) == ["optimal"] * 4
     assert list(result.table["objective_per_hour"]) == pytest.approx([3.0, 6.0, 14.0, 32.0])
     assert (tmp_path / "ray" / "cases" / "case-004" / "plan.json").exists()
+
+
+def test_interrupted_study_resumes(tmp_path):
+    """A real Ctrl-C in the middle of `placement study`, then the same command again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    vary = [{"path": "pools[od].price_per_chip_hour", "range": {"from": 1.0, "to": 4.0, "steps": 12}}]
+    path = _study_file(tmp_path, vary)
+    out = tmp_path / "out"
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen([sys.executable, "-m", "placement", "study", str(path), "--out", str(out), "--jobs", "1"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (out / "cases" / "case-002" / "case.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 4, err[-2000:]
+    assert "run the same command again to resume" in err
+    done = sorted(p.parent.name for p in (out / "cases").glob("*/case.json"))
+    assert 2 <= len(done) < 12
+    resumed = run_study(path, out, jobs=1, log=lambda _: None)
+    assert sorted(resumed.ran) == sorted(c.name for c in load_study(path).cases if c.name not in done)
+    assert len(resumed.table) == 12 and (resumed.table["status"] == "optimal").all()
