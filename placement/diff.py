@@ -53,15 +53,16 @@ def _totals(rows: list[dict], fields: list[str], value: str) -> dict[tuple, floa
 def diff_plans(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     """The difference B - A, as plain data (what `--json` prints)."""
     cost_a, cost_b = (a.get("cost") or {}).get("per_hour"), (b.get("cost") or {}).get("per_hour")
-    pools_a = {p.get("pool"): p for p in a.get("pools") or []}
-    pools_b = {p.get("pool"): p for p in b.get("pools") or []}
+    fields = _keys(a.get("pools") or [], b.get("pools") or [], ["pool"])
+    pools_a = {_key(p, fields): p for p in a.get("pools") or []}
+    pools_b = {_key(p, fields): p for p in b.get("pools") or []}
     pools = []
-    for pool in list(pools_a) + [p for p in pools_b if p not in pools_a]:
-        pa, pb = pools_a.get(pool, {}), pools_b.get(pool, {})
+    for key in list(pools_a) + [k for k in pools_b if k not in pools_a]:
+        pa, pb = pools_a.get(key, {}), pools_b.get(key, {})
         ha, hb = float(pa.get("per_hour") or 0), float(pb.get("per_hour") or 0)
         ca, cb = int(pa.get("chips_used") or 0), int(pb.get("chips_used") or 0)
-        pools.append({"pool": pool, "per_hour_a": ha, "per_hour_b": hb, "per_hour_change": _r(hb - ha),
-                      "chips_used_a": ca, "chips_used_b": cb, "chips_change": cb - ca})
+        pools.append(dict(zip(fields, key)) | {"per_hour_a": ha, "per_hour_b": hb, "per_hour_change": _r(hb - ha),
+                                               "chips_used_a": ca, "chips_used_b": cb, "chips_change": cb - ca})
 
     fields = _keys(a.get("replicas") or [], b.get("replicas") or [], REPLICA_KEY)
     rep_a = _totals(a.get("replicas") or [], fields, "replicas")

@@ -303,13 +303,22 @@ def _headline(plan: dict[str, Any]) -> dict[str, Any]:
         "gap": objective.get("gap"),
         "cost_per_hour": cost.get("per_hour"),
         "cost_total": cost.get("total", cost.get("period")),
-        "chips_used": {p.get("pool"): p.get("chips_used") for p in plan.get("pools") or []},
+        "chips_used": _peak_chips(plan.get("pools") or []),
         "replicas": sum(r.get("replicas") or 0 for r in plan.get("replicas") or []),
         "served_requests_per_s": served,
         "unserved_requests_per_s": sum(u.get("requests_per_s") or 0 for u in unserved),
         "mean_quality": sum(w * q for w, q in quality) / weight if weight else None,
         "reason": "; ".join(f.get("message", "") for f in plan.get("diagnosis") or []),
     }
+
+
+def _peak_chips(pools: list[dict[str, Any]]) -> dict[str, int]:
+    """Chips used per pool; where a plan has a row per (pool, period), the peak over its periods."""
+    peak: dict[str, int] = {}
+    for row in pools:
+        pool = row.get("pool")
+        peak[pool] = max(peak.get(pool, 0), int(row.get("chips_used") or 0))
+    return peak
 
 
 def write_case(out_dir: Path, record: dict[str, Any], plan: dict[str, Any] | None, summary: str | None) -> None:

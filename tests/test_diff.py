@@ -67,3 +67,18 @@ def test_cli_markdown_json_and_bad_input(plans, tmp_path, capsys):
     (tmp_path / "junk.json").write_text("[1, 2")
     assert main(["diff", str(a), str(tmp_path / "junk.json")]) == 3
     assert "not a readable plan.json" in capsys.readouterr().err
+
+
+def test_rows_with_periods_are_matched_per_period():
+    def plan(replicas_by_period):
+        return {"status": "optimal", "scenario": {"name": "p"}, "cost": {"per_hour": 1.0},
+                "pools": [{"pool": "od", "period": k, "chips_used": n, "per_hour": n} for k, n in
+                          enumerate(replicas_by_period)],
+                "replicas": [{"model": "m", "accelerator": "a", "chips_per_replica": 1, "pool": "od", "period": k,
+                              "replicas": n} for k, n in enumerate(replicas_by_period)],
+                "routing": [], "unserved": []}
+
+    d = diff_plans(plan([2, 3]), plan([2, 5]))
+    assert [(r["period"], r["change"]) for r in d["replicas_added"]] == [(1, 2)]
+    assert d["replicas_removed"] == []
+    assert [(p["period"], p["chips_change"]) for p in d["pools"]] == [(0, 0), (1, 2)]
