@@ -129,6 +129,8 @@ def cmd_solve(args) -> ExitCode:
     if args.values and result.plan["status"] in ("optimal", "feasible") and not result.violations:
         from placement.values import capacity_values
         result.plan["capacity_values"], result.plan["capacity_values_notes"] = capacity_values(loaded, settings, result.plan)
+    elif args.values:
+        _log("--values: no capacity values without a plan")
     if result.violations:
         for violation in result.violations:
             print(f"check: {violation}", file=sys.stderr)

@@ -203,3 +203,31 @@ def test_load_scenario_overrides_use_the_edit_language(scenario_file):
         load_scenario(scenario_file, overrides={"pools[H200].max_chips": 12})
     with pytest.raises(InputError, match="is a list or an object"):
         load_scenario(scenario_file, overrides={"pools": []})
+
+
+def test_the_contract_example_study_loads(tmp_path):
+    """The study in cli-and-outputs.md, against the speed-lanes example: 5 x 2 x 3 x 4 cases."""
+    from pathlib import Path
+
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    target = tmp_path / "speed-lanes"
+    source = Path(__file__).resolve().parent.parent / "inputs" / "speed-lanes"
+    target.mkdir()
+    for name in ("scenario.yaml", "profiles.csv"):
+        (target / name).write_text((source / name).read_text())
+    (folder / "study.yaml").write_text("""
+scenario: ../speed-lanes/scenario.yaml
+vary:
+  - {path: "pools[h200-on-demand].price_per_chip_hour", scale: [0.6, 0.8, 1.0, 1.2, 1.4]}
+  - {path: "workloads[*].requests_per_s", scale: [1.0, 1.3]}
+  - {path: "workloads[batch].slo.min_output_tokens_per_s", values: [20, 50, 100]}
+  - {path: "options.headroom", range: {from: 0.0, to: 0.3, steps: 4}}
+combine: grid
+""")
+    study = load_study(folder / "study.yaml")
+    assert len(study.cases) == 120
+    assert study.cases[-1].columns == {"pools[h200-on-demand].price_per_chip_hour": pytest.approx(8.834),
+                                       "workloads[*].requests_per_s": 1.3,
+                                       "workloads[batch].slo.min_output_tokens_per_s": 100,
+                                       "options.headroom": pytest.approx(0.3)}
