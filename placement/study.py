@@ -542,8 +542,13 @@ def cost_charts(study: Study, table: pd.DataFrame, folder: Path) -> dict[str, Pa
     ok = solved(table)
     for i, target in enumerate(study.targets):
         path = target.path
-        x = pd.to_numeric(ok[path], errors="coerce") if path in ok else pd.Series(dtype=float)
+        raw = ok[path] if path in ok else pd.Series(dtype=object)
+        x = pd.to_numeric(raw, errors="coerce")
         figure, axes = plt.subplots(figsize=(6, 3.6), dpi=100)
+        if len(raw) and x.isna().all():  # text values (an engine, a kind): one position per value
+            labels = sorted(raw.astype(str).unique())
+            x = raw.astype(str).map({label: i for i, label in enumerate(labels)}).astype(float)
+            axes.set_xticks(range(len(labels)), labels, fontsize=8)
         if len(ok) and x.notna().any():
             axes.scatter(x, ok["objective_per_hour"], s=18, alpha=0.6, label="case")
             means = ok.assign(_x=x).groupby("_x")["objective_per_hour"].mean()
@@ -631,8 +636,8 @@ def study_markdown(study: Study, table: pd.DataFrame, charts: dict[str, Path]) -
     lines += ["## What moved the answer", "", "| path | values | cost at lowest | cost at highest | swing |",
               "|---|---|---|---|---|"]
     for row in what_moved(study, table):
-        lines.append(f"| `{row['path']}` | {row['values']} | {row['cost_at_lowest']:,.2f} at {row['lowest_value']:g} | "
-                     f"{row['cost_at_highest']:,.2f} at {row['highest_value']:g} | {row['swing']:,.2f} |")
+        lines.append(f"| `{row['path']}` | {row['values']} | {row['cost_at_lowest']:,.2f} at {_values([row['lowest_value']])} | "
+                     f"{row['cost_at_highest']:,.2f} at {_values([row['highest_value']])} | {row['swing']:,.2f} |")
     lines += ["", "Costs are means over the other edits at each value (USD/h or the scenario's currency).", "",
               "## Pools", ""] + [f"- {s}" for s in pool_switches(study, table)] + [""]
     failed = table[~table["status"].isin(["optimal", "feasible"])] if "status" in table else table.iloc[0:0]

@@ -195,3 +195,11 @@ def test_interrupted_study_resumes(tmp_path):
     resumed = run_study(path, out, jobs=1, log=lambda _: None)
     assert sorted(resumed.ran) == sorted(c.name for c in load_study(path).cases if c.name not in done)
     assert len(resumed.table) == 12 and (resumed.table["status"] == "optimal").all()
+
+
+def test_text_values_are_charted_and_summarized(tmp_path):
+    vary = [{"path": "options.solver.engine", "values": ["highs", "scip"]}]
+    result = run_study(_study_file(tmp_path, vary), tmp_path / "out", jobs=1, log=lambda _: None)
+    assert list(result.table["objective_per_hour"]) == pytest.approx([14.0, 14.0])
+    assert "14.00 at highs" in (tmp_path / "out" / "study.md").read_text()
+    assert len(list((tmp_path / "out" / "charts").glob("*.png"))) == 1
