@@ -36,12 +36,12 @@ LP_DUAL_NOTE = ("lp_dual_per_chip_hour: null until the formulation exposes the L
 
 def capacity_values(loaded: LoadedScenario, settings: SolverSettings | None = None,
                     plan: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
-    """capacity_values rows (one per capped pool) and notes. `plan`: the base plan, if already solved
-    with the same settings (else it is solved here)."""
+    """capacity_values rows (one per capped pool) and notes. `plan`: the plan already solved, whose
+    replicas size the steps; the base is re-solved at the tight gap every difference is taken at."""
     from placement.solve import settings_from
 
-    settings = replace(settings or settings_from(loaded.scenario), mip_gap=min(
-        (settings or settings_from(loaded.scenario)).mip_gap, VALUES_GAP))
+    settings = settings or settings_from(loaded.scenario)
+    settings = replace(settings, mip_gap=min(settings.mip_gap, VALUES_GAP))
     base_plan = _solve(loaded, settings)
     if base_plan is None:
         return [], ["capacity values need a feasible base plan"]
