@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("--gap", type=float, help="relative MIP gap, e.g. 0.0001")
     solve.add_argument("--json", action="store_true", help="print plan.json to stdout")
     solve.add_argument("--no-baselines", action="store_true", help="skip the single-accelerator baselines")
+    solve.add_argument("--values", action="store_true",
+                       help="also compute what capacity is worth (capacity_values in plan.json; re-solves)")
 
     validate = sub.add_parser("validate", help="check a scenario without solving")
     validate.add_argument("scenario")
@@ -87,6 +89,18 @@ def _parser() -> argparse.ArgumentParser:
     _deployment_arguments(calibrate)
 
     sub.add_parser("schema", help="print the JSON Schema of the scenario format")
+
+    study = sub.add_parser("study", help="run every case of a study and write the study folder")
+    study.add_argument("study")
+    study.add_argument("--out", help="study folder (default outputs/<study name>/); a rerun resumes")
+    study.add_argument("--jobs", type=int, help="worker processes (default: the CPUs)")
+    study.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
+                       help="run the cases on an existing Ray cluster (default address: auto)")
+
+    diff = sub.add_parser("diff", help="what changed between two plans")
+    diff.add_argument("plan_a")
+    diff.add_argument("plan_b")
+    diff.add_argument("--json", action="store_true", help="print the difference as JSON")
 
     check = sub.add_parser("check", help="re-verify a plan against its scenario")
     check.add_argument("scenario")
@@ -181,6 +195,11 @@ def cmd_solve(args) -> ExitCode:
     check_replaceable_folder(out_dir, loaded.files)  # before the solve: a refused --out costs no time
     result = solve_scenario(loaded, settings, baselines=False if args.no_baselines else None,
                             budget=Budget(settings.time_limit_s, started))
+    if args.values and result.plan["status"] in ("optimal", "feasible") and not result.violations:
+        from placement.values import capacity_values
+        result.plan["capacity_values"], result.plan["capacity_values_notes"] = capacity_values(loaded, settings, result.plan)
+    elif args.values:
+        _log("--values: no capacity values without a plan")
     if result.violations:
         for violation in result.violations:
             print(f"check: {violation}", file=sys.stderr)
@@ -380,8 +399,31 @@ def cmd_check(args) -> ExitCode:
     return ExitCode.OPTIMAL
 
 
+def cmd_study(args) -> ExitCode:
+    from placement.study import load_study, run_study
+
+    if args.jobs is not None and args.jobs < 1:
+        raise InputError.single("command line", "--jobs", f"must be >= 1, got {args.jobs}")
+    study = load_study(args.study)
+    try:
+        result = run_study(study, args.out, jobs=args.jobs, ray=args.ray)
+    except KeyboardInterrupt:
+        _log("interrupted; the cases already recorded are kept: run the same command again to resume")
+        return ExitCode.SOLVER_FAILURE
+    _log(f"study written to {result.out_dir}/ (cases.csv, cases.parquet, study.md, report.html)")
+    return result.exit_code
+
+
+def cmd_diff(args) -> ExitCode:
+    from placement.diff import diff_markdown, diff_plans, read_plan
+
+    difference = diff_plans(read_plan(args.plan_a), read_plan(args.plan_b))
+    sys.stdout.write(json.dumps(difference, indent=2) + "\n" if args.json else diff_markdown(difference))
+    return ExitCode.OPTIMAL
+
+
 COMMANDS = {"solve": cmd_solve, "validate": cmd_validate, "profile": cmd_profile, "calibrate": cmd_calibrate,
-            "schema": cmd_schema, "check": cmd_check}
+            "schema": cmd_schema, "check": cmd_check, "study": cmd_study, "diff": cmd_diff}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -16,6 +16,7 @@ import pandas as pd
 
 from placement.files import replace_folder
 from placement.charts import plan_chart
+from placement.html_report import write_plan_report
 from placement.scenario import LoadedScenario
 from placement.solve import Outcome
 from solvers.base import relative_gap
@@ -176,6 +177,7 @@ def write_plan_folder(doc: dict[str, Any], summary: str, out_dir: Path, inputs: 
             frame.to_csv(staging / name, index=False, lineterminator="\n")
         (staging / "summary.md").write_text(summary)
         plan_chart(doc, staging / "plan.png")
+        write_plan_report(doc, staging)  # report.html: the page people share
 
     return replace_folder(Path(out_dir), write, inputs)
 

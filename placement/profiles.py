@@ -8,6 +8,10 @@ Everything is vectorized over (cell, deployment) pairs.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections import OrderedDict
+
 import numpy as np
 import pandas as pd
 
@@ -49,13 +53,50 @@ def bucket_lengths(scenario: Scenario) -> pd.DataFrame:
     return cells[["input_tokens", "output_tokens"]].drop_duplicates().sort_values(["input_tokens", "output_tokens"])
 
 
+TABLE_CACHE_SIZE = 16
+_TABLE_CACHE: OrderedDict[str, pd.DataFrame] = OrderedDict()
+TABLE_CACHE_STATS = {"hits": 0, "misses": 0, "lookup_hits": 0, "lookup_misses": 0}
+
+
 def profile_table(loaded: LoadedScenario) -> pd.DataFrame:
     """Measured rows (source=measured) plus estimated rows, measured rows winning.
 
     Measured rows override estimated rows of the same (model, accelerator, chips_per_replica): a
     deployment with any measured row keeps only its measured rows; the estimator still speaks for
     the chip counts nobody measured.
+
+    Cached per process, keyed by a hash of everything the table depends on (models, accelerators,
+    the pooled accelerators, measured rows, bucket lengths): the cases of a study that vary prices,
+    rates or caps pay for the estimator once.
     """
+    key = profile_table_key(loaded)
+    cached = _TABLE_CACHE.get(key)
+    if cached is not None:
+        TABLE_CACHE_STATS["hits"] += 1
+        _TABLE_CACHE.move_to_end(key)
+        return cached.copy()
+    TABLE_CACHE_STATS["misses"] += 1
+    table = _build_profile_table(loaded)
+    _TABLE_CACHE[key] = table.copy()
+    while len(_TABLE_CACHE) > TABLE_CACHE_SIZE:
+        _TABLE_CACHE.popitem(last=False)
+    return table
+
+
+def profile_table_key(loaded: LoadedScenario) -> str:
+    """sha256 of what the profile table depends on, and nothing else (not rates, prices or caps)."""
+    scenario = loaded.scenario
+    pooled = sorted({pool.accelerator for pool in scenario.pools if pool.max_chips > 0})
+    lengths = bucket_lengths(scenario).to_numpy().tolist()
+    document = {"models": [m.model_dump(mode="json") for m in scenario.models],
+                "accelerators": [a.model_dump(mode="json") for a in scenario.accelerators],
+                "pooled": pooled, "lengths": lengths}
+    digest = hashlib.sha256(json.dumps(document, sort_keys=True).encode())
+    digest.update(loaded.profiles.to_json(orient="split", double_precision=15).encode())
+    return digest.hexdigest()
+
+
+def _build_profile_table(loaded: LoadedScenario) -> pd.DataFrame:
     measured = loaded.profiles.copy()
     measured["source"] = measured["source"].where(measured["source"].fillna("") != "", "measured")
     estimated, skipped = estimated_rows(loaded.scenario)
@@ -116,12 +157,39 @@ def estimated_rows(scenario: Scenario) -> tuple[pd.DataFrame, list[str]]:
     return (pd.concat(frames, ignore_index=True) if frames else empty_profile_frame()), skipped
 
 
+LOOKUP_INPUTS = ["workload", "bucket", "input_tokens", "output_tokens", "min_output_tokens_per_s", "max_ttft_s",
+                 "max_e2e_s"]
+_LOOKUP_CACHE: OrderedDict[bytes, pd.DataFrame] = OrderedDict()
+
+
 def lookup(cells: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     """Best replica throughput R for every (cell, deployment) with a covering, SLO-meeting row.
 
     Returns one row per pair with R > 0: cell, workload, bucket, the deployment key, R
     (`replica_requests_per_s`), and the chosen row's lengths, per-user speed, TTFT and source.
+
+    Cached per process by a hash of what it reads (the cells' lengths and SLOs, the table), so
+    study cases that vary rates, prices or caps do not repeat it.
     """
+    if not set(LOOKUP_INPUTS) <= set(cells.columns):
+        return _lookup(cells, table)
+    digest = hashlib.sha256(pd.util.hash_pandas_object(cells[LOOKUP_INPUTS], index=True).to_numpy().tobytes())
+    digest.update(pd.util.hash_pandas_object(table, index=True).to_numpy().tobytes())
+    digest.update(",".join(map(str, table.columns)).encode())
+    key = digest.digest()
+    cached = _LOOKUP_CACHE.get(key)
+    if cached is None:
+        TABLE_CACHE_STATS["lookup_misses"] += 1
+        cached = _LOOKUP_CACHE[key] = _lookup(cells, table)
+        while len(_LOOKUP_CACHE) > TABLE_CACHE_SIZE:
+            _LOOKUP_CACHE.popitem(last=False)
+    else:
+        TABLE_CACHE_STATS["lookup_hits"] += 1
+        _LOOKUP_CACHE.move_to_end(key)
+    return cached.copy()
+
+
+def _lookup(cells: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     candidates = rows_at_nearest_point(cells, table)
     candidates = candidates[meets_slo(candidates) & (candidates["replica_requests_per_s"] > 0)]
     if candidates.empty:

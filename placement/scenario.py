@@ -506,12 +506,19 @@ class LoadedScenario:
 
 
 def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> LoadedScenario:
-    """Parse, validate and cross-check a scenario file. Raises InputError listing every problem."""
+    """Parse, validate and cross-check a scenario file. Raises InputError listing every problem.
+
+    overrides: {path: value} in the edit language (placement.edits), e.g.
+    {"pools[h200-reserved].max_chips": 1088}: one item by id, never a whole list; an unknown path or
+    id is bad input.
+    """
+    if overrides:
+        from placement.edits import edit_loaded
+
+        return edit_loaded(load_scenario(path), overrides, label=str(path))
     path = Path(path)
     label = str(path)
     data = _read_document(path)
-    if overrides:
-        data = _deep_merge(data, overrides)
     origins: dict[str, str] = {}
     problems: list[Problem] = []
     profiles_df: pd.DataFrame | None = None
@@ -795,16 +802,6 @@ def _is_reference(item: Any) -> bool:
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not a valid number; give a finite value")
-
-
-def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def _read_csv(text: str, label: str, required: tuple[str, ...]) -> tuple[pd.DataFrame | None, list[Problem]]:

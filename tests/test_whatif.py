@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from placement.api import solve_scenario
+from placement.errors import InputError
 from placement.scenario import load_scenario
 from placement.whatif import add_chips, scale_demand, scale_prices
 from tests.helpers import write_scenario
@@ -32,7 +33,7 @@ def test_what_ifs(base):
 def test_edits_are_revalidated_and_rehashed(base):
     edited = scale_demand(base, 2.0)
     assert edited.sha256 != base.sha256
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError, match="greater than or equal to 0"):  # bad input: exit 3
         scale_demand(base, -1.0)
-    with pytest.raises(KeyError):
+    with pytest.raises(InputError, match="no pool 'nope'"):
         add_chips(base, "nope", 1)
