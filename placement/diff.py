@@ -136,6 +136,9 @@ def diff_markdown(d: dict[str, Any]) -> str:
               "|---|---|---|---|---|---|"]
     lines += [f"| {p['pool']} | {p['per_hour_a']:,.2f} | {p['per_hour_b']:,.2f} | {p['per_hour_change']:+,.2f} | "
               f"{p['chips_used_a']} | {p['chips_used_b']} |" for p in d["pools"]]
+    # a single-period plan's rows all carry the same period and slice: name them only when they tell apart
+    times = {tuple(r.get(k) for k in EXTRA_KEYS) for r in d["replicas_added"] + d["replicas_removed"]}
+    show_time = len(times) > 1
     for title, rows in (("Replicas added", d["replicas_added"]), ("Replicas removed", d["replicas_removed"])):
         lines += ["", f"## {title}", ""]
         if not rows:
@@ -143,7 +146,7 @@ def diff_markdown(d: dict[str, Any]) -> str:
             continue
         lines += ["| model | accelerator | chips/replica | pool | A | B | change |", "|---|---|---|---|---|---|---|"]
         lines += [f"| {r['model']} | {r['accelerator']} | {r['chips_per_replica']} | {r['pool']}"
-                  + (f" ({', '.join(str(r[k]) for k in EXTRA_KEYS if k in r)})" if any(k in r for k in EXTRA_KEYS) else "")
+                  + (f" ({', '.join(str(r[k]) for k in EXTRA_KEYS if k in r)})" if show_time else "")
                   + f" | {r['replicas_a']} | {r['replicas_b']} | {r['change']:+d} |" for r in rows]
     lines += ["", f"## Traffic moved ({d['traffic_moved_requests_per_s']:,.4g} req/s)", ""]
     if not d["traffic_moved"]:

@@ -122,7 +122,7 @@ def _resolve(document: dict[str, Any], segments: list[tuple[str, str | None]]) -
         frontier = stepped
     leaves = []
     for keys, shown, value, schema, default in frontier:
-        kind = _scalar_kind(schema)
+        kind = _scalar_kind(schema, value)
         if kind is None:
             raise ValueError(f"{shown} is a list or an object: edit one of its values "
                              "(address list items by id, e.g. pools[my-pool].max_chips)")
@@ -142,11 +142,11 @@ def _field(schema: Any, name: str, value: Any, shown: str) -> tuple[Any, Any]:
         info = fields[name]
         default = None if info.default is PydanticUndefined else info.default
         return info.annotation, default
-    if typing.get_origin(_unoptional(schema)) is dict:
+    if typing.get_origin(_unoptional(schema, value)) is dict:
         present = sorted(value) if isinstance(value, dict) else []
         if name not in present:
             raise ValueError(f"no key {name!r} in {shown}; present: {present}")
-        return typing.get_args(_unoptional(schema))[1], None
+        return typing.get_args(_unoptional(schema, value))[1], None
     raise ValueError(f"{shown} has no field {name!r}: it is a single value")
 
 
@@ -171,10 +171,17 @@ def _list_item(field_type: Any, name: str) -> Any:
     return typing.get_args(field_type)[0]
 
 
-def _unoptional(annotation: Any) -> Any:
+def _unoptional(annotation: Any, value: Any = None) -> Any:
+    """The member of an Optional/Union annotation that applies: the only one, or, for fields that take a
+    number or a mapping (max_chips: 64 or per period), the one the document's value has."""
     if typing.get_origin(annotation) in (Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return args[0] if len(args) == 1 else annotation
+        if len(args) == 1:
+            return args[0]
+        mapping = [a for a in args if typing.get_origin(a) is dict]
+        scalar = [a for a in args if typing.get_origin(a) is not dict]
+        if mapping and len(scalar) == 1:
+            return mapping[0] if isinstance(value, dict) else scalar[0]
     return annotation
 
 
@@ -183,8 +190,8 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
     return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
 
 
-def _scalar_kind(annotation: Any) -> str | None:
-    annotation = _unoptional(annotation)
+def _scalar_kind(annotation: Any, value: Any = None) -> str | None:
+    annotation = _unoptional(annotation, value)
     if typing.get_origin(annotation) is Literal:
         return "str"
     for kind, python in (("bool", bool), ("int", int), ("float", float), ("str", str)):

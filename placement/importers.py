@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from placement.errors import InputError, Problem
+from placement.files import MAX_TABLE_BYTES, read_text_bounded
 from placement.scenario import PROFILE_COLUMNS, empty_profile_frame, read_profile_table
 
 
@@ -38,15 +39,10 @@ def import_measurements(path: str | Path, deployment: Deployment = Deployment())
     """Profile rows (PROFILE_COLUMNS, source measured) from one file of any supported format."""
     path = Path(path)
     label = str(path)
-    if not path.exists():
-        raise InputError.single(label, "", "file not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError.single(label, "", f"cannot be read as UTF-8 text ({exc})") from None
+    text = read_text_bounded(path, label, MAX_TABLE_BYTES, "measurement file")  # regular, bounded, UTF-8
     kind = detect_format(path, text)
     if kind == "profile-csv":
-        frame, problems = read_profile_table(path, label)
+        frame, problems = read_profile_table(text, label)
         if problems:
             raise InputError(problems)
         frame = frame.copy()

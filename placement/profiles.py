@@ -86,11 +86,11 @@ def profile_table(loaded: LoadedScenario) -> pd.DataFrame:
 def profile_table_key(loaded: LoadedScenario) -> str:
     """sha256 of what the profile table depends on, and nothing else (not rates, prices or caps)."""
     scenario = loaded.scenario
-    pooled = sorted({pool.accelerator for pool in scenario.pools if pool.max_chips > 0})
+    pooled = sorted({pool.accelerator for pool in scenario.pools if pool.peak_chips > 0})
     lengths = bucket_lengths(scenario).to_numpy().tolist()
     document = {"models": [m.model_dump(mode="json") for m in scenario.models],
                 "accelerators": [a.model_dump(mode="json") for a in scenario.accelerators],
-                "pooled": pooled, "lengths": lengths}
+                "pooled": pooled, "lengths": lengths, "estimates": scenario.options.estimates}
     digest = hashlib.sha256(json.dumps(document, sort_keys=True).encode())
     digest.update(loaded.profiles.to_json(orient="split", double_precision=15).encode())
     return digest.hexdigest()

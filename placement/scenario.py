@@ -483,6 +483,9 @@ PROFILE_NUMERIC = {
 PROFILE_MAXIMUM = {"chips_per_replica": MAX_CHIPS, "input_tokens": MAX_TOKENS, "output_tokens": MAX_TOKENS,
                    "requests_per_s": MAX_RATE, "output_tokens_per_s": MAX_TOKEN_RATE,
                    "output_tokens_per_s_per_user": MAX_SPEED, "ttft_s": MAX_SECONDS, "batch_size": MAX_CHIPS}
+PROFILE_MAXIMUM.update({f"{column}_{side}": PROFILE_MAXIMUM[column]   # the bands share their column's limit
+                        for column in ("requests_per_s", "output_tokens_per_s_per_user", "ttft_s")
+                        for side in ("low", "high")})
 PROFILE_COLUMNS = ["model", "accelerator", *PROFILE_NUMERIC, "source", "note"]
 """Columns ending _low/_high are the estimator's uncertainty bands (optional in measured tables)."""
 TABLE_FIELDS = ("accelerators", "models", "pools", "profiles", "demand", "load_curve", "fleet")

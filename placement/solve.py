@@ -25,10 +25,10 @@ from placement.scenario import LoadedScenario, Scenario
 from solvers import SolverResult, SolverSettings, Status
 from solvers.base import relative_gap
 
-# The canonical pass (exact optimum, then the fewest replicas among plans of that cost) runs when the
-# model has at most this many integer variables: small instances, where it costs little and makes every
-# engine return the same rows. Larger plans are identical across engines in cost within the gap only.
-CANONICAL_MAX_INTEGERS = 3000
+# The canonical pass (exact optimum, then the fewest replicas among plans of that cost) runs on models of at
+# most this many variables: small instances, where two more exact MIPs cost little and make every engine
+# return the same rows. Larger plans agree across engines in cost within the gap, not row by row.
+CANONICAL_MAX_VARIABLES = 5000
 
 
 class Budget:
@@ -258,12 +258,11 @@ def canonical_integers(model, sets: IndexSets, arrays, x: np.ndarray, result: So
     then among plans of that cost the one with the fewest replicas, ties broken by deployment and pool
     order (each replica weighs 1 + rank / placements, in (model, accelerator, chips, pool) order).
 
-    Runs on small models only (CANONICAL_MAX_INTEGERS) and within the budget; otherwise the solver's plan
+    Runs on small models only (CANONICAL_MAX_VARIABLES) and within the budget; otherwise the solver's plan
     stands and the note says so.
     """
-    integer = arrays.integer
-    if integer.sum() > CANONICAL_MAX_INTEGERS:
-        notes.append(f"canonical pass skipped: {int(integer.sum())} integer variables > {CANONICAL_MAX_INTEGERS} "
+    if arrays.num_variables > CANONICAL_MAX_VARIABLES:
+        notes.append(f"canonical pass skipped: {arrays.num_variables:,} variables > {CANONICAL_MAX_VARIABLES:,} "
                      "(plans from different engines agree in cost within the gap, not row by row)")
         return x, result, False
     exact = replace(settings, mip_gap=0.0)
