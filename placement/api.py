@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from placement.checker import check_plan
 from placement.diagnosis import diagnose
 from placement.errors import ExitCode
 from placement.plan import plan_document
-from placement.report import explanations, summary_markdown
+from placement.report import explanations, summary_markdown, unasked_speed_notes
 from placement.scenario import LoadedScenario, load_scenario
 from placement.solve import Outcome, optimize, settings_from
 from solvers import SolverSettings
@@ -53,6 +55,8 @@ def solve_scenario(scenario: str | Path | LoadedScenario, settings: SolverSettin
     if outcome.solution is not None:
         if explain:
             plan["explanations"] = explanations(loaded.scenario, outcome.table, outcome.cells, plan)
+        plan.setdefault("notes", [])
+        plan["notes"] += unasked_speed_notes(loaded.scenario, pd.DataFrame(plan["routing"]), planned=True)
         violations = check_plan(loaded, plan, outcome.table)
     return PlanResult(plan, summary_markdown(plan), exit_code_of(plan, violations), violations, outcome)
 

@@ -155,7 +155,9 @@ def cmd_validate(args) -> ExitCode:
           f"{len(scenario.models)} models, {len(scenario.accelerators)} accelerators, {len(scenario.pools)} pools, "
           f"{len(table)} profile rows ({int((table['source'] == 'measured').sum())} measured), "
           f"{len(candidates)} candidate (bucket, deployment) pairs")
-    for note in table.attrs.get("not_estimated", []):
+    from placement.report import unasked_speed_notes
+
+    for note in table.attrs.get("not_estimated", []) + unasked_speed_notes(scenario, candidates, planned=False):
         print(f"note: {note}")
     return ExitCode.OPTIMAL
 

@@ -12,12 +12,13 @@ import hashlib
 import json
 import math
 import re
+import unicodedata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from placement.errors import InputError, Problem
 
@@ -32,12 +33,36 @@ class Strict(BaseModel):
 
 PositiveFloat = Field(gt=0)
 
+# Unicode categories that print nothing or move the cursor: control (ANSI escapes, newlines), format
+# (zero-width space, bidi overrides), line/paragraph separators, private use, surrogates, unassigned.
+INVISIBLE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"}
+
+
+def invisible_characters(text: str) -> list[str]:
+    """The characters of `text` a reader cannot see (as U+XXXX), besides ordinary spaces inside it."""
+    found = [ch for ch in text if unicodedata.category(ch) in INVISIBLE_CATEGORIES
+             or (unicodedata.category(ch) == "Zs" and ch != " ")]
+    return [f"U+{ord(ch):04X}" for ch in dict.fromkeys(found)]
+
+
+def _visible(text: str) -> str:
+    """An id or name is shown in tables, messages and file names: every character must be visible."""
+    hidden = invisible_characters(text)
+    if hidden:
+        raise ValueError(f"contains invisible or control characters ({', '.join(hidden)}); use printable text")
+    if text != text.strip():
+        raise ValueError("starts or ends with a space; remove it")
+    return text
+
+
+Name = Annotated[str, Field(min_length=1), AfterValidator(_visible)]
+
 
 class Accelerator(Strict):
     """A chip type. Specs are optional when every deployment on it has measured profile rows;
     the estimator needs them otherwise."""
 
-    id: str = Field(min_length=1)
+    id: Name
     name: str | None = None
     memory_gb: float | None = Field(default=None, gt=0, description="per chip, HBM or SRAM, GB")
     memory_bandwidth_tbps: float | None = Field(default=None, gt=0, description="per chip, TB/s")
@@ -63,7 +88,7 @@ class Accelerator(Strict):
 class Model(Strict):
     """A model variant. `family` groups variants of one model (frontier, distilled, ...)."""
 
-    id: str = Field(min_length=1)
+    id: Name
     family: str | None = None
     total_params_b: float | None = Field(default=None, gt=0, description="billions of parameters, all experts")
     active_params_b: float | None = Field(default=None, gt=0, description="billions of parameters active per token")
@@ -80,6 +105,10 @@ class Model(Strict):
     @classmethod
     def _finite_quality(cls, value: dict[str, float]) -> dict[str, float]:
         for metric, score in value.items():
+            try:
+                _visible(metric)
+            except ValueError as exc:
+                raise ValueError(f"metric name {metric!r} {exc}") from None
             if not (isinstance(score, (int, float)) and math.isfinite(score)):
                 raise ValueError(f"quality.{metric} must be a finite number, got {score!r}")
         return value
@@ -110,7 +139,7 @@ class SLO(Strict):
 
 
 class QualityFloor(Strict):
-    metric: str = Field(min_length=1)
+    metric: Name
     min: float | None = Field(default=None, description="every request: the model's score >= min")
     min_mean: float | None = Field(default=None, description="traffic-weighted mean score >= min_mean")
 
@@ -124,12 +153,12 @@ class QualityFloor(Strict):
 class Workload(Strict):
     """A demand slice: arrival rate, length mix, SLO and quality requirements."""
 
-    id: str = Field(min_length=1)
+    id: Name
     requests_per_s: float = Field(ge=0, description="mean arrival rate over the period, req/s")
     buckets: list[Bucket] = Field(min_length=1)
     slo: SLO = Field(default_factory=SLO)
     quality: QualityFloor | None = None
-    allowed_models: list[str] | None = Field(default=None, min_length=1)
+    allowed_models: list[Name] | None = Field(default=None, min_length=1)
     must_serve: bool = True
     unserved_cost_per_request: float | None = Field(default=None, ge=0, description="currency per shed request")
 
@@ -152,8 +181,8 @@ PoolKind = Literal["prepaid", "reserved", "on_demand", "spot"]
 class Pool(Strict):
     """Capacity one can run on: owned (prepaid), take-or-pay (reserved) or rented (on_demand, spot)."""
 
-    id: str = Field(min_length=1)
-    accelerator: str = Field(min_length=1)
+    id: Name
+    accelerator: Name
     kind: PoolKind
     max_chips: int = Field(ge=0, description="supply cap, chips")
     block_chips: int = Field(default=1, ge=1, description="reserved purchase granularity, chips")
@@ -238,8 +267,8 @@ class ProfileRow(Strict):
 
 
 class Scenario(Strict):
-    name: str = Field(min_length=1)
-    currency: str = "USD"
+    name: Name
+    currency: Name = "USD"
     hours: float = Field(default=2190, gt=0, description="planning period, hours")
     accelerators: list[Accelerator] = Field(min_length=1)
     models: list[Model] = Field(min_length=1)
@@ -431,12 +460,23 @@ def _read_csv(path: Path, label: str) -> tuple[pd.DataFrame | None, list[Problem
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, comment=None)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
-        return None, [Problem(label, "", f"not a readable CSV table ({str(exc).strip()})")]
+        hint = ""
+        if "Expected 1 fields" in str(exc):  # a one-column header: another delimiter, decimal commas in rows
+            hint = "; the header has one column: if the table is separated by ';' or tabs, use commas"
+        return None, [Problem(label, "", f"not a readable CSV table ({str(exc).strip()}){hint}")]
     frame.columns = [str(c).strip() for c in frame.columns]
+    if len(frame.columns) == 1 and _other_delimiter(frame.columns[0]):
+        return None, [Problem(label, "header", f"one column {frame.columns[0]!r}: the table is separated by "
+                                               f"{_other_delimiter(frame.columns[0])!r}; use commas")]
     dupes = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
     if dupes:
         return None, [Problem(label, "header", f"duplicate columns {dupes}")]
     return frame, []
+
+
+def _other_delimiter(header: str) -> str | None:
+    """The delimiter a one-column header was written with instead of commas (';', tab, '|'), if any."""
+    return next((d for d in (";", "\t", "|") if d in header), None)
 
 
 def read_csv_records(path: Path, label: str) -> tuple[list[dict[str, Any]], list[Problem]]:
@@ -660,14 +700,19 @@ def cross_check(data: dict[str, Any], profiles: pd.DataFrame | None, label: str,
             if isinstance(model_id, str) and model_id not in model_ids:
                 problems.append(Problem(label, f"workloads[{i}].allowed_models[{j}]",
                                         f"unknown model {model_id!r}; known: {sorted(model_ids)}"))
+        problems += _duplicate_buckets(workload, label, i)
         quality = workload.get("quality")
         metric = quality.get("metric") if isinstance(quality, dict) else None
         if isinstance(metric, str):
             candidates = allowed or sorted(model_ids)
-            if not any(isinstance(scores.get(m), dict) and metric in scores[m] for m in candidates):
+            scored = {m: scores[m][metric] for m in candidates
+                      if isinstance(scores.get(m), dict) and _is_number(scores[m].get(metric))}
+            if not scored:
                 problems.append(Problem(label, f"workloads[{i}].quality.metric",
                                         f"no candidate model has a score for metric {metric!r}; "
                                         "add it to the models' quality or fix the metric name"))
+            else:
+                problems += _unreachable_floors(quality, scored, label, i)
     if profiles is not None and len(profiles):
         profiles_label = origins.get("profiles", label)
         for column, known in (("model", model_ids), ("accelerator", accel_ids)):
@@ -678,6 +723,44 @@ def cross_check(data: dict[str, Any], profiles: pd.DataFrame | None, label: str,
                 place = (f"row {first + 1} (line {first + 2}){more}, column {column}" if "profiles" in origins
                          else f"profiles[{first}].{column}")
                 problems.append(Problem(profiles_label, place, f"unknown {column} {value!r}; known: {sorted(known)}"))
+    return problems
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _duplicate_buckets(workload: dict[str, Any], label: str, i: int) -> list[Problem]:
+    """Two buckets of one workload with the same lengths are one bucket written twice (and double the rows)."""
+    buckets = workload.get("buckets")
+    seen: dict[tuple[Any, Any], int] = {}
+    problems = []
+    for j, bucket in enumerate(buckets if isinstance(buckets, list) else []):
+        if not isinstance(bucket, dict):
+            continue
+        lengths = (bucket.get("input_tokens"), bucket.get("output_tokens"))
+        if not all(_is_number(n) for n in lengths):
+            continue
+        if lengths in seen:
+            problems.append(Problem(label, f"workloads[{i}].buckets[{j}]",
+                                    f"same lengths ({lengths[0]} in, {lengths[1]} out) as buckets[{seen[lengths]}]; "
+                                    "merge them into one bucket and add their shares"))
+        seen.setdefault(lengths, j)
+    return problems
+
+
+def _unreachable_floors(quality: dict[str, Any], scored: dict[str, float], label: str, i: int) -> list[Problem]:
+    """A floor above every allowed model's score can never be met: say so before any solve."""
+    best_model = max(sorted(scored), key=lambda m: scored[m])
+    best = scored[best_model]
+    problems = []
+    for floor in ("min", "min_mean"):
+        value = quality.get(floor)
+        if _is_number(value) and value > best:
+            problems.append(Problem(label, f"workloads[{i}].quality.{floor}",
+                                    f"{value:g} is above every allowed model's {quality['metric']} score (best: "
+                                    f"{best_model} at {best:g}); lower {floor} to at most {best:g} or allow a model "
+                                    "that reaches it"))
     return problems
 
 
