@@ -144,7 +144,6 @@ def check_plan(loaded: LoadedScenario, plan: dict[str, Any], table: pd.DataFrame
         chips = used.get(pool.id, 0)
         if chips > pool.max_chips:
             problems.append(f"pool {pool.id}: {chips} chips used > max_chips {pool.max_chips}")
-        committed = chips
         if pool.kind == "reserved":
             committed = math.ceil(chips / pool.block_chips - 1e-9) * pool.block_chips
             reported = plan_pools.get(pool.id, {}).get("chips_committed", committed)
