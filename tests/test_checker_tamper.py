@@ -50,7 +50,8 @@ SPEC = {
               {"id": "a-res", "accelerator": "a", "kind": "reserved", "max_chips": 8, "block_chips": 4,
                "price_per_chip_hour": 1.5},
               {"id": "b-idle", "accelerator": "b", "kind": "on_demand", "max_chips": 4, "price_per_chip_hour": 100.0}],
-    "profiles": [("frontier", "a", 1, 1000, 100, 1, 60, 0.5), ("frontier", "a", 1, 1000, 100, 3, 30, 0.9),
+    "profiles": [("frontier", "a", 1, 1000, 100, 0.8, 60, 1.5),  # fewer req/s and too slow to first token
+                 ("frontier", "a", 1, 1000, 100, 1, 60, 0.5), ("frontier", "a", 1, 1000, 100, 3, 30, 0.9),
                  ("frontier", "a", 1, 8000, 100, 0.5, 55, 1.0), ("frontier", "a", 1, 40000, 100, 0.5, 55, 2.0),
                  ("distilled", "a", 1, 1000, 50, 2, 200, 0.1),  # covers the input, not the output: never used
                  ("distilled", "a", 1, 1000, 100, 4, 200, 0.1), ("distilled", "a", 1, 8000, 100, 2, 180, 0.2),
