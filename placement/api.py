@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from placement.checker import check_plan
 from placement.diagnosis import diagnose
 from placement.errors import ExitCode
 from placement.plan import plan_document
-from placement.report import explanations, summary_markdown
+from placement.report import explanations, summary_markdown, unasked_speed_notes
 from placement.scenario import LoadedScenario, load_scenario
 import time
 
@@ -69,6 +71,8 @@ def solve_scenario(scenario: str | Path | LoadedScenario, settings: SolverSettin
             plan["solver"]["stages_s"]["explanations"] = time.perf_counter() - clock
         elif explain:
             plan["solver"]["notes"].append("explanations skipped: the time limit was reached")
+        plan.setdefault("notes", [])
+        plan["notes"] += unasked_speed_notes(loaded.scenario, pd.DataFrame(plan["routing"]), planned=True)
         clock = time.perf_counter()
         violations = check_plan(loaded, plan, outcome.table)
         plan["solver"]["stages_s"]["check"] = time.perf_counter() - clock

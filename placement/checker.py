@@ -138,6 +138,9 @@ def check_plan(loaded: LoadedScenario, plan: dict[str, Any], table: pd.DataFrame
                 requests = rate * share * weights[slice_]
                 quality_sum[(workload.id, period)] += requests * score
                 quality_weight[(workload.id, period)] += requests
+        if not _meets(row, workload.slo, bucket.output_tokens):
+            problems.append(f"{where}: reported per-user speed {row.get('output_tokens_per_s_per_user')} tok/s, "
+                            f"TTFT {row.get('ttft_s')} s miss the SLO")
         claimed = float(row["replica_requests_per_s"])
         allowed = _best_throughput(rows_by_deployment, row, bucket, workload)
         if allowed is None:

@@ -19,6 +19,7 @@ import solvers
 from placement.explain import candidate_reasons
 from placement.formulation import Elastic, build_model
 from placement.indexsets import build_index_sets
+from placement.profiles import model_eligibility
 from placement.scenario import Scenario
 from solvers import SolverSettings
 
@@ -52,6 +53,9 @@ def unservable_findings(scenario: Scenario, table: pd.DataFrame, cells: pd.DataF
         return []
     reasons = candidate_reasons(scenario, table, cells.iloc[stuck])
     slos = {w.id: w.slo for w in scenario.workloads}
+    eligible = model_eligibility(scenario)
+    eligible = eligible[(eligible["reason"] == "") & ~eligible["model"].isin(set(table["model"]))]
+    idle = eligible.groupby("workload")["model"].apply(lambda m: ", ".join(sorted(m))).to_dict()
     findings = []
     for i in stuck:
         cell = cells.iloc[i]
@@ -62,17 +66,13 @@ def unservable_findings(scenario: Scenario, table: pd.DataFrame, cells: pd.DataF
         for accelerator in sorted({p.accelerator for p in scenario.pools} - covered):
             why[accelerator] = "no model has an operating point (profile rows) on this accelerator"
         kinds = sorted(set(rows["kind"]) - {""}) or ["no_operating_point"]
-        message = (f"{cell['workload']} bucket {int(cell['bucket'])} ({int(cell['input_tokens']):,} in / "
-                   f"{int(cell['output_tokens']):,} out) cannot be served by any deployment")
-        finding: dict[str, Any] = {}
-        fastest = rows[rows["kind"] == "slo"].dropna(subset=["best_speed"])
         asked = slos[cell["workload"]]
-        if len(fastest) and asked.min_output_tokens_per_s is not None:
-            top = fastest.sort_values("best_speed", ascending=False, kind="mergesort").iloc[0]
-            finding["fastest_available_tokens_per_s"] = float(top["best_speed"])
-            message += (f"; the fastest per-user speed any deployment reaches is {top['best_speed']:,.0f} tok/s "
-                        f"({top['model']} on {top['accelerator']} x{top['chips_per_replica']}), asked "
-                        f"{asked.min_output_tokens_per_s:,.0f}")
+        clauses, finding = _headline_clauses(rows, kinds, asked)
+        if cell["workload"] in idle:
+            clauses.append(f"{idle[cell['workload']]} may serve it but has no operating point "
+                           "(no profile rows, and no specs for the estimator)")
+        message = (f"{cell['workload']} bucket {int(cell['bucket'])} ({int(cell['input_tokens']):,} in / "
+                   f"{int(cell['output_tokens']):,} out) cannot be served by any deployment: " + "; ".join(clauses))
         findings.append({
             "kind": kinds[0] if len(kinds) == 1 else "several",
             "kinds": kinds,
@@ -86,6 +86,69 @@ def unservable_findings(scenario: Scenario, table: pd.DataFrame, cells: pd.DataF
             "why": why,
         })
     return findings
+
+
+# SLO parts: the scenario field, the fact columns of explain.candidate_reasons, and how to say them.
+SLO_PARTS = [
+    ("min_output_tokens_per_s", "speed_ok", "best_speed", False,
+     "the fastest per-user speed any deployment reaches is {best:,.0f} tok/s ({where}), asked {asked:,.0f}"),
+    ("max_ttft_s", "ttft_ok", "best_ttft", True,
+     "the shortest TTFT any deployment reaches is {best:.3g} s ({where}), asked {asked:g} s"),
+    ("max_e2e_s", "e2e_ok", "best_e2e", True,
+     "the shortest end-to-end time any deployment reaches is {best:.3g} s ({where}), asked {asked:g} s"),
+]
+
+
+def _headline_clauses(rows: pd.DataFrame, kinds: list[str], asked) -> tuple[list[str], dict[str, Any]]:
+    """What rules the bucket out, one clause per reason kind, naming the constraint that binds.
+
+    Returns the clauses and extra finding fields (`slo_binding`: the SLO fields that bind;
+    `fastest_available_tokens_per_s` when per-user speed binds).
+    """
+    clauses: list[str] = []
+    extra: dict[str, Any] = {}
+    for kind in kinds:
+        of_kind = rows[rows["kind"] == kind]
+        if kind == "slo":
+            slo_clauses, extra = _slo_clauses(of_kind, asked)
+            clauses += slo_clauses
+        elif kind == "no_operating_point":
+            clauses.append("no model has an operating point (profile row) on any accelerator with a pool")
+        else:
+            label = {"quality_floor": "not allowed or below the quality floor",
+                     "context": "cannot hold its context", "supply": "does not fit in any pool"}.get(kind, kind)
+            reasons = sorted(set(of_kind["reason"]))
+            shown = "; ".join(reasons[:3]) + (f"; and {len(reasons) - 3} more" if len(reasons) > 3 else "")
+            clauses.append(f"{len(of_kind)} deployment(s) {label} ({shown})")
+    return clauses, extra
+
+
+def _slo_clauses(rows: pd.DataFrame, asked) -> tuple[list[str], dict[str, Any]]:
+    """The SLO parts no deployment meets, each with the best value reached; else the parts missed together."""
+    clauses, binding, missed = [], [], []
+    extra: dict[str, Any] = {}
+    for field, ok, best, lower_is_better, text in SLO_PARTS:
+        wanted = getattr(asked, field)
+        if wanted is None or rows[ok].all():
+            continue
+        missed.append(field)
+        if rows[ok].any():
+            continue
+        binding.append(field)
+        reached = rows.dropna(subset=[best]).sort_values(best, ascending=lower_is_better, kind="mergesort")
+        if reached.empty:
+            continue
+        top = reached.iloc[0]
+        where = f"{top['model']} on {top['accelerator']} x{top['chips_per_replica']}"
+        clauses.append(text.format(best=float(top[best]), where=where, asked=wanted))
+        if field == "min_output_tokens_per_s":
+            extra["fastest_available_tokens_per_s"] = float(top[best])
+    if not binding:
+        binding = missed
+        parts = ", ".join(f"{field} {getattr(asked, field):g}" for field in missed) or "every part"
+        clauses.append(f"no operating point meets the SLO parts {parts} at once")
+    extra["slo_binding"] = binding
+    return clauses, extra
 
 
 def elastic_findings(scenario: Scenario, cells: pd.DataFrame, candidates: pd.DataFrame,
@@ -158,6 +221,10 @@ def elastic_findings_for_sets(sets, settings: SolverSettings,
     unserved = model.array("unserved", result.x)
     stated = {(f.get("workload"), f.get("bucket")) for f in known or []}
     must = sets.cells["must_serve"].to_numpy()[:, None, None] & (sets.rates > 0)
+    limit = ""  # the one hard limit the elastic model keeps: say it, since it is what binds
+    if sets.max_shapes is not None:
+        limit = (f" within max_shapes_per_model_accelerator {sets.max_shapes} (the replica sizes that could serve "
+                 "it are taken by other buckets); raise the limit or drop it")
     for c, t, s in zip(*np.nonzero(must & (unserved > SLACK_EPS))):
         row = sets.cells.iloc[c]
         if (row["workload"], int(row["bucket"])) in stated:
@@ -167,6 +234,6 @@ def elastic_findings_for_sets(sets, settings: SolverSettings,
             "kind": "unserved", "workload": row["workload"], "bucket": int(row["bucket"]),
             "period": sets.horizon.period_ids[t], "slice": sets.horizon.slice_ids[s], "share": float(unserved[c, t, s]),
             "message": f"{row['workload']} bucket {int(row['bucket'])}{where}: {unserved[c, t, s]:.1%} of must-serve "
-                       "traffic cannot be placed",
+                       "traffic cannot be placed" + limit,
         })
     return findings

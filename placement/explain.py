@@ -24,7 +24,7 @@ def candidate_reasons(scenario: Scenario, table: pd.DataFrame, cells: pd.DataFra
     vs asked), supply (no pool holds one replica). `cell` is the index label of `cells`.
     """
     columns = ["cell", "workload", "bucket", *DEPLOYMENT_KEY, "kind", "reason", "replica_requests_per_s",
-               "best_speed"]
+               *SLO_FACTS]
     deployments = table[DEPLOYMENT_KEY].drop_duplicates().sort_values(DEPLOYMENT_KEY, kind="mergesort")
     if deployments.empty or cells.empty:
         return pd.DataFrame(columns=columns)
@@ -44,7 +44,13 @@ def candidate_reasons(scenario: Scenario, table: pd.DataFrame, cells: pd.DataFra
     pairs["kinds"], pairs["reason"] = _first_reason(pairs, limit, largest_pool)
     pairs["cell"] = cells.index.to_numpy()[pairs["cell"].to_numpy()]
     pairs["replica_requests_per_s"] = pairs["best_ok"].fillna(0.0)
+    for part in ("speed_ok", "ttft_ok", "e2e_ok"):  # pairs with no covering point meet nothing
+        pairs[part] = pairs[part].eq(True)
     return pairs.rename(columns={"kinds": "kind"})[columns]
+
+
+# What the rows at a pair's nearest covering point can reach, per SLO part (for the diagnosis headline).
+SLO_FACTS = ["speed_ok", "ttft_ok", "e2e_ok", "best_speed", "best_ttft", "best_e2e"]
 
 
 def _point_facts(rows: pd.DataFrame) -> pd.DataFrame:

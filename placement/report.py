@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from placement.explain import accelerator_verdicts, candidate_reasons
+from placement.scenario import invisible_characters
 
 
 def _money(value: float | None, currency: str) -> str:
@@ -19,9 +20,23 @@ def _money(value: float | None, currency: str) -> str:
     return f"{value:,.2f} {currency}"
 
 
+def _inline(value: Any) -> str:
+    """Text on one Markdown line: control and invisible characters (a free-text note may carry a newline
+    or an escape sequence; ids cannot) become spaces."""
+    text = str(value)
+    if invisible_characters(text):
+        text = "".join(" " if invisible_characters(ch) else ch for ch in text)
+    return text
+
+
+def _cell(value: Any) -> str:
+    """A Markdown table cell: on one line, pipes escaped (an id may contain '|')."""
+    return _inline(value).replace("|", "\\|")
+
+
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -62,6 +77,45 @@ def explanations(scenario, table: pd.DataFrame, cells: pd.DataFrame, plan: dict[
             sentence += ". Not on " + "; ".join(skipped)
         sentences.append(sentence + ".")
     return sentences
+
+
+def unasked_speed_notes(scenario, rows: pd.DataFrame, planned: bool) -> list[str]:
+    """One note per workload that asks no per-user speed (neither min_output_tokens_per_s nor max_e2e_s).
+
+    Legal, but the lookup then takes the row with the most requests/s: the largest batch, often a few
+    tok/s per user. `rows` are routing rows (planned: weighted by their requests_per_s) or candidate
+    arcs (validate: the range over deployments), with `workload` and `output_tokens_per_s_per_user`.
+    """
+    notes = []
+    for workload in scenario.workloads:
+        if workload.slo.min_output_tokens_per_s is not None or workload.slo.max_e2e_s is not None:
+            continue
+        mine = rows[rows["workload"] == workload.id] if len(rows) else rows
+        speed = pd.to_numeric(mine.get("output_tokens_per_s_per_user", pd.Series(dtype=float)), errors="coerce")
+        known = speed.notna()
+        head = f"workload {workload.id} asks no per-user speed"
+        tail = "; set slo.min_output_tokens_per_s to ask for more"
+        if not known.any():
+            if len(mine):
+                notes.append(f"{head}; its operating points state none{tail}")
+            continue
+        if planned:
+            weight = mine["requests_per_s"].to_numpy(dtype=float)[known.to_numpy()]
+            values = speed[known].to_numpy()
+            mean = float((weight * values).sum() / weight.sum()) if weight.sum() > 0 else float(values.mean())
+            notes.append(f"{head}; planned at {_speed(values.min())} tok/s per user (slowest routed row; "
+                         f"traffic-weighted mean {_speed(mean)} tok/s){tail}")
+        else:
+            low, high = float(speed[known].min()), float(speed[known].max())
+            span = f"{_speed(low)} tok/s" if low == high else f"{_speed(low)} to {_speed(high)} tok/s"
+            notes.append(f"{head}; planned at {span} per user (the operating point with the most requests/s "
+                         f"of each deployment){tail}")
+    return notes
+
+
+def _speed(value: float) -> str:
+    """Tokens per second as people write them: 4.2, 35.5, 1,500."""
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
 def summary_markdown(plan: dict[str, Any]) -> str:
@@ -130,9 +184,9 @@ def summary_markdown(plan: dict[str, Any]) -> str:
         if plan.get("diagnosis"):
             lines += ["## Diagnosis", ""]
             for finding in plan["diagnosis"]:
-                lines.append(f"- {finding['message']}")
+                lines.append(f"- {_inline(finding['message'])}")
                 for accelerator, reason in (finding.get("why") or {}).items():
-                    lines.append(f"  - {accelerator}: {reason}")
+                    lines.append(f"  - {_inline(accelerator)}: {_inline(reason)}")
             lines.append("")
     return "\n".join(lines)
 
@@ -140,13 +194,15 @@ def summary_markdown(plan: dict[str, Any]) -> str:
 def _explanations_and_baselines(plan: dict[str, Any], objective: dict[str, Any], currency: str) -> list[str]:
     lines: list[str] = []
     if plan.get("explanations"):
-        lines += ["## Why this split", ""] + [f"- {s}" for s in plan["explanations"]] + [""]
+        lines += ["## Why this split", ""] + [f"- {_inline(s)}" for s in plan["explanations"]] + [""]
     if plan.get("baselines"):
         lines += ["## Single-accelerator baselines", "", _table(
             ["baseline", "feasible", "cost/h", "this plan saves"],
             [[b["name"], "yes" if b["feasible"] else "no", _opt(b.get("cost_per_hour"), "{:,.2f}"),
               _opt(b.get("savings_vs_baseline"), "{:.1%}") if b["feasible"] else b.get("reason", "")]
              for b in plan["baselines"]]), ""]
+    if plan.get("notes"):
+        lines += ["## Notes", ""] + [f"- {_inline(note)}" for note in plan["notes"]] + [""]
     lp = objective.get("lp_relaxation")
     if lp is not None:
         lines += [f"LP relaxation bound: {lp:,.4f} {currency}/h (the integer gap is what whole replicas and "

@@ -15,12 +15,13 @@ import io
 import json
 import math
 import re
+import unicodedata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from placement.errors import InputError, Problem
 from placement.files import MAX_DOCUMENT_BYTES, MAX_TABLE_BYTES, read_text_bounded, table_path
@@ -50,6 +51,30 @@ class Strict(BaseModel):
 
 
 PositiveFloat = Field(gt=0)
+
+# Unicode categories that print nothing or move the cursor: control (ANSI escapes, newlines), format
+# (zero-width space, bidi overrides), line/paragraph separators, private use, surrogates, unassigned.
+INVISIBLE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"}
+
+
+def invisible_characters(text: str) -> list[str]:
+    """The characters of `text` a reader cannot see (as U+XXXX), besides ordinary spaces inside it."""
+    found = [ch for ch in text if unicodedata.category(ch) in INVISIBLE_CATEGORIES
+             or (unicodedata.category(ch) == "Zs" and ch != " ")]
+    return [f"U+{ord(ch):04X}" for ch in dict.fromkeys(found)]
+
+
+def _visible(text: str) -> str:
+    """An id or name is shown in tables, messages and file names: every character must be visible."""
+    hidden = invisible_characters(text)
+    if hidden:
+        raise ValueError(f"contains invisible or control characters ({', '.join(hidden)}); use printable text")
+    if text != text.strip():
+        raise ValueError("starts or ends with a space; remove it")
+    return text
+
+
+Name = Annotated[str, Field(min_length=1), AfterValidator(_visible)]
 
 
 Fraction = Field(default=None, gt=0, le=1)
@@ -107,7 +132,7 @@ class Accelerator(Strict):
     """A chip type. Specs are optional when every deployment on it has measured profile rows;
     the estimator needs them otherwise."""
 
-    id: str = Field(min_length=1)
+    id: Name
     name: str | None = None
     memory_gb: float | None = Field(default=None, gt=0, le=MAX_SPEC, description="per chip, HBM or SRAM, GB")
     memory_bandwidth_tbps: float | None = Field(default=None, gt=0, le=MAX_SPEC, description="per chip, TB/s")
@@ -135,7 +160,7 @@ class Accelerator(Strict):
 class Model(Strict):
     """A model variant. `family` groups variants of one model (frontier, distilled, ...)."""
 
-    id: str = Field(min_length=1)
+    id: Name
     family: str | None = None
     total_params_b: float | None = Field(default=None, gt=0, le=MAX_SPEC, description="billions of parameters, all experts")
     active_params_b: float | None = Field(default=None, gt=0, le=MAX_SPEC, description="billions of parameters active per token")
@@ -153,6 +178,10 @@ class Model(Strict):
     @classmethod
     def _finite_quality(cls, value: dict[str, float]) -> dict[str, float]:
         for metric, score in value.items():
+            try:
+                _visible(metric)
+            except ValueError as exc:
+                raise ValueError(f"metric name {metric!r} {exc}") from None
             if not (isinstance(score, (int, float)) and math.isfinite(score) and abs(score) <= MAX_SCORE):
                 raise ValueError(f"quality.{metric} must be a finite number within +-{MAX_SCORE:g}, got {score!r}")
         return value
@@ -183,7 +212,7 @@ class SLO(Strict):
 
 
 class QualityFloor(Strict):
-    metric: str = Field(min_length=1)
+    metric: Name
     min: float | None = Field(default=None, ge=-MAX_SCORE, le=MAX_SCORE, description="every request: the model's score >= min")
     min_mean: float | None = Field(default=None, ge=-MAX_SCORE, le=MAX_SCORE, description="traffic-weighted mean score >= min_mean")
 
@@ -197,12 +226,12 @@ class QualityFloor(Strict):
 class Workload(Strict):
     """A demand slice: arrival rate, length mix, SLO and quality requirements."""
 
-    id: str = Field(min_length=1)
+    id: Name
     requests_per_s: float = Field(ge=0, le=MAX_RATE, description="mean arrival rate over the period, req/s")
     buckets: list[Bucket] = Field(min_length=1)
     slo: SLO = Field(default_factory=SLO)
     quality: QualityFloor | None = None
-    allowed_models: list[str] | None = Field(default=None, min_length=1)
+    allowed_models: list[Name] | None = Field(default=None, min_length=1)
     must_serve: bool = True
     unserved_cost_per_request: float | None = Field(default=None, ge=0, le=MAX_PRICE,
                                                      description="currency per shed request")
@@ -250,8 +279,8 @@ class Pool(Strict):
     The rules of each kind (variables, rows, cost) live in placement/capacity_types/<kind>.py.
     """
 
-    id: str = Field(min_length=1)
-    accelerator: str = Field(min_length=1)
+    id: Name
+    accelerator: Name
     kind: PoolKind
     max_chips: int | dict[str, int] = Field(
         description="supply cap, chips: a number, or chips per period id (deliveries; every period listed)")
@@ -431,8 +460,8 @@ class EstimatorOverrides(Strict):
 
 
 class Scenario(Strict):
-    name: str = Field(min_length=1)
-    currency: str = "USD"
+    name: Name
+    currency: Name = "USD"
     hours: float = Field(default=2190, gt=0, le=MAX_HOURS, description="planning period, hours")
     accelerators: list[Accelerator] = Field(min_length=1)
     models: list[Model] = Field(min_length=1)
@@ -817,9 +846,15 @@ def _read_csv(text: str, label: str, required: tuple[str, ...]) -> tuple[pd.Data
         return None, [Problem(label, "", "the table is empty; give a header line and rows")]
     except (pd.errors.ParserError, ValueError) as exc:
         reason = str(exc).strip()[:200]
-        return None, [Problem(label, "", f"not a readable CSV table ({reason}); give comma-separated columns "
-                                         "with a header line")]
+        hint = ""
+        if "Expected 1 fields" in str(exc):  # a one-column header: another delimiter, decimal commas in rows
+            hint = "; the header has one column: if the table is separated by ';' or tabs, use commas"
+        return None, [Problem(label, "", f"not a readable CSV table ({reason}){hint}; give comma-separated "
+                                         "columns with a header line")]
     frame.columns = [str(c).strip() for c in frame.columns]
+    if len(frame.columns) == 1 and _other_delimiter(frame.columns[0]):
+        return None, [Problem(label, "header", f"one column: the table is separated by "
+                                               f"{_other_delimiter(frame.columns[0])!r}; use commas")]
     if not any(column in frame.columns for column in required):
         return None, [Problem(label, "header", f"not a table of this kind: its first line names none of the "
                                                f"columns {list(required)} (its content is not shown); give a "
@@ -828,6 +863,11 @@ def _read_csv(text: str, label: str, required: tuple[str, ...]) -> tuple[pd.Data
     if dupes:
         return None, [Problem(label, "header", f"duplicate columns {dupes}")]
     return frame, []
+
+
+def _other_delimiter(header: str) -> str | None:
+    """The delimiter a one-column header was written with instead of commas (';', tab, '|'), if any."""
+    return next((d for d in (";", "\t", "|") if d in header), None)
 
 
 TABLE_KEY_COLUMNS = {"demand": ("workload",), "load_curve": ("workload",), "fleet": ("model", "pool")}
@@ -1060,14 +1100,19 @@ def cross_check(data: dict[str, Any], profiles: pd.DataFrame | None, label: str,
             if isinstance(model_id, str) and model_id not in model_ids:
                 problems.append(Problem(label, f"workloads[{i}].allowed_models[{j}]",
                                         f"unknown model {model_id!r}; known: {sorted(model_ids)}"))
+        problems += _duplicate_buckets(workload, label, i)
         quality = workload.get("quality")
         metric = quality.get("metric") if isinstance(quality, dict) else None
         if isinstance(metric, str):
             candidates = allowed or sorted(model_ids)
-            if not any(isinstance(scores.get(m), dict) and metric in scores[m] for m in candidates):
+            scored = {m: scores[m][metric] for m in candidates
+                      if isinstance(scores.get(m), dict) and _is_number(scores[m].get(metric))}
+            if not scored:
                 problems.append(Problem(label, f"workloads[{i}].quality.metric",
                                         f"no candidate model has a score for metric {metric!r}; "
                                         "add it to the models' quality or fix the metric name"))
+            else:
+                problems += _unreachable_floors(quality, scored, label, i)
     problems += cross_check_time(data, label, origins, ids)
     if profiles is not None and len(profiles):
         profiles_label = origins.get("profiles", label)
@@ -1179,6 +1224,44 @@ def cross_check_time(data: dict[str, Any], label: str, origins: dict[str, str],
 
 DEFAULT_PERIOD = "p1"
 DEFAULT_SLICE = "all"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _duplicate_buckets(workload: dict[str, Any], label: str, i: int) -> list[Problem]:
+    """Two buckets of one workload with the same lengths are one bucket written twice (and double the rows)."""
+    buckets = workload.get("buckets")
+    seen: dict[tuple[Any, Any], int] = {}
+    problems = []
+    for j, bucket in enumerate(buckets if isinstance(buckets, list) else []):
+        if not isinstance(bucket, dict):
+            continue
+        lengths = (bucket.get("input_tokens"), bucket.get("output_tokens"))
+        if not all(_is_number(n) for n in lengths):
+            continue
+        if lengths in seen:
+            problems.append(Problem(label, f"workloads[{i}].buckets[{j}]",
+                                    f"same lengths ({lengths[0]} in, {lengths[1]} out) as buckets[{seen[lengths]}]; "
+                                    "merge them into one bucket and add their shares"))
+        seen.setdefault(lengths, j)
+    return problems
+
+
+def _unreachable_floors(quality: dict[str, Any], scored: dict[str, float], label: str, i: int) -> list[Problem]:
+    """A floor above every allowed model's score can never be met: say so before any solve."""
+    best_model = max(sorted(scored), key=lambda m: scored[m])
+    best = scored[best_model]
+    problems = []
+    for floor in ("min", "min_mean"):
+        value = quality.get(floor)
+        if _is_number(value) and value > best:
+            problems.append(Problem(label, f"workloads[{i}].quality.{floor}",
+                                    f"{value:g} is above every allowed model's {quality['metric']} score (best: "
+                                    f"{best_model} at {best:g}); lower {floor} to at most {best:g} or allow a model "
+                                    "that reaches it"))
+    return problems
 
 
 def _entries(data: dict[str, Any], field: str) -> list[tuple[int, dict[str, Any]]]:

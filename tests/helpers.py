@@ -128,7 +128,8 @@ def _min_shedding(cells, deployments, R, replicas, headroom, models) -> float | 
     cost = np.zeros(n_x + n_u)
     for ci, (w, b, bucket, rate) in enumerate(cells):
         cost[n_x + ci] = rate * 3600 * (w.unserved_cost_per_request or 0.0)
-    bounds = [(0, 1)] * n_x + [(0, 0 if w.must_serve else 1) for (w, _, _, _) in cells]
+    # a must-serve bucket with no demand has nothing to serve: its (zero) traffic may count as shed
+    bounds = [(0, 1)] * n_x + [(0, 0 if w.must_serve and rate > 0 else 1) for (w, _, _, rate) in cells]
     a_eq = np.zeros((n_u, n_x + n_u))
     for k, (ci, di) in enumerate(arcs):
         a_eq[ci, k] = 1

@@ -183,3 +183,103 @@ def test_inline_profile_rows_report_every_problem(tmp_path):
     assert "profiles.ttft: unknown column" in message
     assert "profiles[1].requests_per_s: -2 must be >=0" in message
     assert "profiles[2].model: unknown model 'zz'" in message
+
+
+# ---- what a user means but the file says otherwise ----
+
+@pytest.mark.parametrize("bad_id,shown", [
+    ("a\x1b[31m", "U+001B"),          # an ANSI escape: colours the terminal, garbles summary.md
+    ("a\u200b", "U+200B"),            # zero-width space: two ids that look the same
+    ("a\nb", "U+000A"),               # a newline breaks every table row and log line
+    ("a\u202eb", "U+202E"),           # right-to-left override: the id reads backwards
+    ("a\u00a0b", "U+00A0"),           # no-break space: looks like a space, is not one
+])
+def test_ids_with_invisible_or_control_characters_are_refused(tmp_path, bad_id, shown):
+    spec = {**SPEC, "workloads": [{**SPEC["workloads"][0], "id": bad_id}]}
+    path = write_scenario(tmp_path, spec)
+    message = _message(path)
+    assert f"workloads[0].id: contains invisible or control characters ({shown})" in message, message
+    assert main(["validate", str(path)]) == 3
+
+
+@pytest.mark.parametrize("field,value,where", [
+    ("pools", [{**SPEC["pools"][0], "id": "p\u200b"}], "pools[0].id"),
+    ("models", [{"id": "m", "quality": {"q\x07": 70}}], "models[0].quality"),
+    ("name", "test\r\nname", "name"),
+    ("name", " padded", "name"),
+])
+def test_names_shown_to_people_are_visible(tmp_path, field, value, where):
+    message = _message(write_scenario(tmp_path, {**SPEC, field: value}))
+    assert f"{where}: " in message and ("invisible" in message or "space" in message), message
+
+
+def test_pipes_in_ids_are_escaped_in_summary_tables(tmp_path):
+    from placement.api import solve_scenario
+
+    spec = {**SPEC, "workloads": [{**SPEC["workloads"][0], "id": "chat|eu"}],
+            "pools": [{**SPEC["pools"][0], "id": "od|1"}]}
+    result = solve_scenario(write_scenario(tmp_path, spec))
+    assert result.plan["status"] == "optimal"
+    routing = [line for line in result.summary.splitlines() if line.startswith("| chat")]
+    assert routing and all(line.count(" | ") == 9 for line in routing), routing  # 10 columns, as in the header
+    assert "| chat\\|eu | 0 |" in result.summary
+    assert "| od\\|1 | on_demand |" in result.summary
+
+
+def test_duplicate_buckets_are_refused(tmp_path):
+    spec = {**SPEC, "workloads": [{**SPEC["workloads"][0], "buckets": [(1000, 100, 0.25), (2000, 100, 0.5),
+                                                                      (1000, 100, 0.25)]}]}
+    path = write_scenario(tmp_path, spec)
+    message = _message(path)
+    assert ("workloads[0].buckets[2]: same lengths (1000 in, 100 out) as buckets[0]; merge them into one bucket and "
+            "add their shares") in message
+    assert main(["validate", str(path)]) == 3
+
+
+@pytest.mark.parametrize("floor", ["min", "min_mean"])
+def test_a_quality_floor_above_every_allowed_model_is_refused(tmp_path, floor):
+    models = [{"id": "m", "quality": {"q": 70}}, {"id": "big", "quality": {"q": 90}}]
+    workload = {**SPEC["workloads"][0], "quality": {"metric": "q", floor: 80}, "allowed_models": ["m"]}
+    path = write_scenario(tmp_path, {**SPEC, "models": models, "workloads": [workload]})
+    message = _message(path)
+    assert (f"workloads[0].quality.{floor}: 80 is above every allowed model's q score (best: m at 70); lower {floor} "
+            "to at most 70 or allow a model that reaches it") in message
+    assert main(["validate", str(path)]) == 3
+    reachable = {**workload, "allowed_models": ["m", "big"]}  # big reaches it: legal
+    load_scenario(write_scenario(tmp_path / "ok", {**SPEC, "models": models, "workloads": [reachable]}))
+
+
+@pytest.mark.parametrize("rows", [
+    "m;a;1;2000;100;2;50;0.5\n",      # all semicolons: one column
+    "m;a;1;2000;100;2,5;50;0,5\n",    # decimal commas: the rows have more fields than the header
+])
+def test_semicolon_csv_names_the_delimiter(tmp_path, rows):
+    path = _scenario(tmp_path)
+    (tmp_path / "profiles.csv").write_text(
+        "model;accelerator;chips_per_replica;input_tokens;output_tokens;requests_per_s;"
+        "output_tokens_per_s_per_user;ttft_s\n" + rows)
+    message = _message(path)
+    assert "profiles.csv" in message and "';'" in message and "use commas" in message, message
+
+
+def test_no_speed_asked_is_said_in_validate_and_summary(tmp_path, capsys):
+    from placement.api import solve_scenario
+
+    # two operating points: 2 req/s at 50 tok/s per user, 4 req/s at 4.2 (the larger batch): with no speed
+    # asked, the lookup takes the larger batch
+    spec = {**SPEC, "workloads": [{**SPEC["workloads"][0], "slo": {}}],
+            "profiles": [("m", "a", 1, 2000, 100, 2, 50, 0.5), ("m", "a", 1, 2000, 100, 4, 4.2, 0.9)]}
+    path = write_scenario(tmp_path, spec)
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "note: workload w asks no per-user speed; planned at 4.2 tok/s per user" in out, out
+    result = solve_scenario(path)
+    note = ("workload w asks no per-user speed; planned at 4.2 tok/s per user (slowest routed row; traffic-weighted "
+            "mean 4.2 tok/s); set slo.min_output_tokens_per_s to ask for more")
+    assert note in result.plan["notes"]
+    assert f"- {note}" in result.summary
+    asked = {**SPEC, "workloads": [{**SPEC["workloads"][0], "slo": {"min_output_tokens_per_s": 40}}],
+             "profiles": spec["profiles"]}
+    quiet = solve_scenario(write_scenario(tmp_path / "asked", asked))
+    assert not any("asks no per-user speed" in n for n in quiet.plan["notes"])
+    assert "asks no per-user speed" not in quiet.summary

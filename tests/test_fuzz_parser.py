@@ -78,12 +78,21 @@ def test_mutations_never_crash(path, operation, junk, new_key, fmt):
         try:
             loaded = load_scenario(target)
         except InputError as exc:
-            assert exc.problems and all(str(p) for p in exc.problems)
+            _assert_actionable(exc.problems, target)
             return
         try:
             prepare(loaded)
         except InputError as exc:
             assert exc.problems
+
+
+def _assert_actionable(problems, target: Path) -> None:
+    """Every problem names the scenario or one of its tables, and says something a person can read."""
+    assert problems
+    for problem in problems:
+        assert problem.file == str(target) or problem.file.endswith(".csv"), problem
+        assert problem.message.strip() and "Traceback" not in problem.message, problem
+        assert " object at 0x" not in problem.message, problem  # a Python repr is no message
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
@@ -102,6 +111,7 @@ def test_csv_cell_mutations_never_crash(position, junk):
         try:
             loaded = load_scenario(target)
         except InputError as exc:
-            assert exc.problems
+            _assert_actionable(exc.problems, target)
+            assert all(p.file == "profiles.csv" for p in exc.problems), exc.problems  # only the table was touched
             return
         assert not loaded.profiles["requests_per_s"].map(lambda v: isinstance(v, float) and math.isnan(v)).any()

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from placement.api import solve_scenario
+from placement.errors import InputError
 from placement.formulation import build_model
 from placement.indexsets import build_index_sets
 from placement.scenario import load_scenario
@@ -44,8 +45,10 @@ def scenarios(draw):
         shares = [first, 1 - first][:n_buckets]
         workload = {"id": f"w{w}", "requests_per_s": draw(st.sampled_from([0.0, 0.5, 2.0, 5.0, 9.0])),
                     "buckets": [(i, o, s) for (i, o), s in zip(lengths, shares)]}
-        if draw(st.booleans()):
-            workload["quality"] = {"metric": "q", "min_mean": draw(st.sampled_from([55, 60, 70]))}
+        if draw(st.booleans()):  # a floor some model reaches (one no model reaches is bad input)
+            best = max(m["quality"]["q"] for m in models)
+            workload["quality"] = {"metric": "q",
+                                   "min_mean": draw(st.sampled_from([f for f in (55, 60, 70) if f <= best]))}
         if draw(st.booleans()):
             workload["must_serve"] = False
             workload["unserved_cost_per_request"] = draw(st.sampled_from([0.0001, 0.001, 0.01]))
@@ -157,6 +160,11 @@ def test_higher_quality_floor_never_lowers_cost(spec):
     for workload in higher["workloads"]:
         floor = workload.get("quality", {"metric": "q", "min_mean": 50})
         workload["quality"] = {**floor, "min_mean": floor["min_mean"] + 10}
+    best = max(m["quality"]["q"] for m in spec["models"])
+    if any(w["quality"]["min_mean"] > best for w in higher["workloads"]):
+        with pytest.raises(InputError, match="above every allowed model's q score"):
+            _solve(higher)
+        return
     after = _cost(higher)
     if after is not None:
         assert before is not None and after >= before - 1e-6
@@ -190,12 +198,13 @@ def test_brute_force_agrees(spec):
         expected = brute_force(path, max_replicas=4 if len(small["pools"]) > 1 else 8)
         result = solve_scenario(path, baselines=False, explain=False)
     cost = result.plan["objective"]["value"] if result.plan["status"] == "optimal" else None
+    cap = 4 if len(small["pools"]) > 1 else 8
     if expected is None:
-        # the enumeration is capped; a plan may need more replicas than it tried
-        assert cost is None or cost >= 0
+        # the enumeration is capped: a plan it missed must need more replicas than it tried
+        assert cost is None or not _within_cap(result.plan, cap), result.plan["replicas"]
     else:
         assert cost is not None and cost <= expected + 1e-6
-        if _within_cap(result.plan, 4 if len(small["pools"]) > 1 else 8):
+        if _within_cap(result.plan, cap):
             assert cost == pytest.approx(expected, rel=1e-6, abs=1e-6)
 
 

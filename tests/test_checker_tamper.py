@@ -1,0 +1,518 @@
+"""The independent checker, rule by rule: solve a small plan, break one promise, and the checker names
+exactly that promise (and nothing else).
+
+The plan (hand-checked in `test_the_plan_is_what_the_tampers_assume`):
+
+    replicas  distilled a x1 in a-res: 1      frontier a x1 in a-pre: 2 (prepaid, full)
+              plain b x2 in b-spot: 1 (2.5/chip-h), in b-od: 1 (3/chip-h)
+    routing   0 premium  -> frontier (R 1, 60 tok/s, 0.5 s)   load 1
+              1 mixed/0  -> frontier (R 3, the batch row)       load 1/3
+              2 mixed/1  -> distilled (R 2)                     load 1/2
+              3 bulk     -> distilled (R 4)                     load 1/2
+              4 side     -> plain on b (R 4)                    load 6/4 of 2 replicas
+              5 long     -> frontier (R 0.5)                    load 1/2
+    cost      a-res one block of 4 (6.0) + spot 2 chips (5.0) + on-demand 2 chips (6.0) = 17.0; b-idle unused
+
+Spare room the tampers use without breaking anything else: a-res holds 3 more chips at no cost
+(committed, unused), frontier has 1/6 of a replica spare, plain 1/2.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from placement.api import solve_scenario
+from placement.checker import check_plan
+from placement.profiles import profile_table
+from placement.scenario import load_scenario
+from tests.helpers import write_scenario
+
+SPEC = {
+    "accelerators": ["a", "b"],
+    "models": [{"id": "frontier", "quality": {"q": 80}, "max_context_tokens": 200000},
+               {"id": "distilled", "quality": {"q": 60}, "max_context_tokens": 32000},
+               {"id": "plain"}],
+    "workloads": [
+        {"id": "premium", "requests_per_s": 1, "buckets": [(1000, 100, 1.0)],
+         "quality": {"metric": "q", "min": 70}, "slo": {"min_output_tokens_per_s": 50, "max_ttft_s": 1}},
+        {"id": "mixed", "requests_per_s": 2, "buckets": [(1000, 100, 0.5), (8000, 100, 0.5)],
+         "quality": {"metric": "q", "min_mean": 70}, "allowed_models": ["frontier", "distilled"]},
+        {"id": "bulk", "requests_per_s": 2, "buckets": [(1000, 100, 1.0)], "must_serve": False,
+         "unserved_cost_per_request": 0.01, "allowed_models": ["distilled", "frontier"]},
+        {"id": "side", "requests_per_s": 6, "buckets": [(1000, 100, 1.0)], "allowed_models": ["plain"]},
+        {"id": "long", "requests_per_s": 0.25, "buckets": [(40000, 100, 1.0)], "slo": {"max_e2e_s": 5}},
+    ],
+    "pools": [{"id": "b-spot", "accelerator": "b", "kind": "spot", "max_chips": 2, "price_per_chip_hour": 2.5},
+              {"id": "b-od", "accelerator": "b", "kind": "on_demand", "max_chips": 8, "price_per_chip_hour": 3.0},
+              {"id": "a-pre", "accelerator": "a", "kind": "prepaid", "max_chips": 2},
+              {"id": "a-res", "accelerator": "a", "kind": "reserved", "max_chips": 8, "block_chips": 4,
+               "price_per_chip_hour": 1.5},
+              {"id": "b-idle", "accelerator": "b", "kind": "on_demand", "max_chips": 4, "price_per_chip_hour": 100.0}],
+    "profiles": [("frontier", "a", 1, 1000, 100, 0.8, 60, 1.5),  # fewer req/s and too slow to first token
+                 ("frontier", "a", 1, 1000, 100, 1, 60, 0.5), ("frontier", "a", 1, 1000, 100, 3, 30, 0.9),
+                 ("frontier", "a", 1, 8000, 100, 0.5, 55, 1.0), ("frontier", "a", 1, 40000, 100, 0.5, 55, 2.0),
+                 ("distilled", "a", 1, 1000, 50, 2, 200, 0.1),  # covers the input, not the output: never used
+                 ("distilled", "a", 1, 1000, 100, 4, 200, 0.1), ("distilled", "a", 1, 8000, 100, 2, 180, 0.2),
+                 ("distilled", "a", 1, 40000, 100, 1, 100, 0.5),  # covers, but the model accepts 32k
+                 ("plain", "b", 2, 1000, 100, 4, 100, 0.2)],
+    "max_shapes": 1,
+}
+
+PREMIUM, MIXED_SHORT, MIXED_LONG, BULK, SIDE, LONG = range(6)
+DISTILLED_RES, FRONTIER_PRE, PLAIN_SPOT, PLAIN_OD = range(4)
+SHED_BULK, SHED_SIDE = 3, 4  # unserved rows: one per bucket, in scenario order
+
+
+@pytest.fixture(scope="module")
+def solved(tmp_path_factory):
+    path = write_scenario(tmp_path_factory.mktemp("tamper"), SPEC)
+    result = solve_scenario(path, baselines=False, explain=False)
+    loaded = load_scenario(path)
+    return loaded, result.plan, profile_table(loaded)
+
+
+def violations(solved, edit) -> list[str]:
+    loaded, plan, table = solved
+    tampered = copy.deepcopy(plan)
+    edit(tampered)
+    return check_plan(loaded, tampered, table)
+
+
+def spare_distilled_replica(plan):
+    """One more distilled replica in a-res: inside the committed block, so it costs nothing."""
+    plan["replicas"][DISTILLED_RES].update(replicas=2, chips=2)
+
+
+def test_the_plan_is_what_the_tampers_assume(solved):
+    loaded, plan, table = solved
+    assert plan["status"] == "optimal"
+    assert check_plan(loaded, plan, table) == []
+    assert [(r["model"], r["pool"], r["replicas"]) for r in plan["replicas"]] == [
+        ("distilled", "a-res", 1), ("frontier", "a-pre", 2), ("plain", "b-spot", 1), ("plain", "b-od", 1)]
+    assert [(r["workload"], r["bucket"], r["model"], r["share"], r["replica_requests_per_s"]) for r in plan["routing"]] == [
+        ("premium", 0, "frontier", 1.0, 1.0), ("mixed", 0, "frontier", 1.0, 3.0), ("mixed", 1, "distilled", 1.0, 2.0),
+        ("bulk", 0, "distilled", 1.0, 4.0), ("side", 0, "plain", 1.0, 4.0), ("long", 0, "frontier", 1.0, 0.5)]
+    assert plan["cost"]["per_hour"] == 17.0 and plan["objective"]["value"] == 17.0
+    assert {p["pool"]: p["chips_committed"] for p in plan["pools"]} == {
+        "b-spot": 2, "b-od": 2, "a-pre": 2, "a-res": 4, "b-idle": 0}
+
+
+def test_plans_without_rows_are_not_checked(solved):
+    assert violations(solved, lambda p: p.update(status="infeasible", cost=None)) == []
+    assert violations(solved, lambda p: p.update(status="no_solution", cost=None)) == []
+    assert violations(solved, lambda p: p.update(status="feasible", cost={"per_hour": 1.0})) == [
+        "cost per hour 1.0 != 17.0 recomputed from the rows"]
+
+
+# ---- routing rows ----
+
+def _first_row(**fields):
+    """An extra routing row put first: the rows after a skipped one must still be checked."""
+    return lambda p: p["routing"].insert(0, {**p["routing"][BULK], **fields})
+
+
+def test_unknown_workload_or_bucket(solved):
+    assert violations(solved, _first_row(workload="nope")) == [
+        "routing[0] (nope bucket 0 on distilled/a): unknown workload or bucket"]
+    assert violations(solved, _first_row(bucket=1)) == [
+        "routing[0] (bulk bucket 1 on distilled/a): unknown workload or bucket"]
+    assert violations(solved, _first_row(bucket=-1)) == [
+        "routing[0] (bulk bucket -1 on distilled/a): unknown workload or bucket"]
+
+
+def test_unknown_model(solved):
+    assert violations(solved, _first_row(model="nope")) == ["routing[0] (bulk bucket 0 on nope/a): unknown model"]
+
+
+def test_a_zero_share_row_is_legal(solved):
+    assert violations(solved, _first_row(share=0.0, requests_per_s=0.0)) == []
+
+
+def test_share_outside_zero_one(solved):
+    def split(p):  # 1.5 + (-0.5): coverage and loads still add up
+        row = p["routing"][SIDE]
+        row.update(share=1.5, requests_per_s=9.0)
+        p["routing"].append({**row, "share": -0.5, "requests_per_s": -3.0})
+    assert violations(solved, split) == [
+        "routing[4] (side bucket 0 on plain/b): share 1.5 outside [0, 1]",
+        "routing[6] (side bucket 0 on plain/b): share -0.5 outside [0, 1]"]
+
+
+def test_lengths_must_match_the_bucket(solved):
+    for field, value in (("input_tokens", 2000), ("output_tokens", 99)):
+        assert violations(solved, lambda p: p["routing"][BULK].update({field: value})) == [
+            "routing[3] (bulk bucket 0 on distilled/a): lengths do not match the bucket"]
+
+
+def test_requests_per_s_is_rate_times_share(solved):
+    assert violations(solved, lambda p: p["routing"][SIDE].update(requests_per_s=5.9)) == [
+        "routing[4] (side bucket 0 on plain/b): requests_per_s 5.9 != rate 6.0 x share 1.0"]
+
+
+def test_allowed_models(solved):
+    def to_plain(p):  # bulk on plain's spare half replica
+        p["routing"][BULK].update(model="plain", accelerator="b", chips_per_replica=2)
+    assert violations(solved, to_plain) == ["routing[3] (bulk bucket 0 on plain/b): model not in allowed_models"]
+
+
+def test_context_beyond_the_model(solved):
+    def to_distilled(p):
+        p["routing"][LONG].update(model="distilled")
+        spare_distilled_replica(p)
+    assert violations(solved, to_distilled) == [
+        "routing[5] (long bucket 0 on distilled/a): context exceeds the model's max_context_tokens"]
+
+
+def test_quality_min_per_request(solved):
+    def to_distilled(p):
+        p["routing"][PREMIUM].update(model="distilled", replica_requests_per_s=4.0)
+        spare_distilled_replica(p)
+    assert violations(solved, to_distilled) == ["routing[0] (premium bucket 0 on distilled/a): q 60.0 below min 70.0"]
+
+
+def test_model_without_a_score_on_the_floor_metric(solved):
+    def to_plain(p):
+        p["routing"][PREMIUM].update(model="plain", accelerator="b", chips_per_replica=2, replica_requests_per_s=4.0)
+    assert violations(solved, to_plain) == ["routing[0] (premium bucket 0 on plain/b): model has no q score"]
+
+
+def test_quality_min_mean(solved):
+    def short_bucket_to_distilled(p):  # mean 60 < 70
+        p["routing"][MIXED_SHORT].update(model="distilled", replica_requests_per_s=4.0)
+        spare_distilled_replica(p)
+    assert violations(solved, short_bucket_to_distilled) == ["mixed: mean q 60 below min_mean 70.0"]
+
+    def half_of_it(p):  # half the short bucket on distilled: 0.25 x 80 + 0.75 x 60 = 65
+        short = p["routing"][MIXED_SHORT]
+        short.update(share=0.5, requests_per_s=0.5)
+        p["routing"].append({**short, "model": "distilled", "replica_requests_per_s": 4.0})
+        spare_distilled_replica(p)
+    assert violations(solved, half_of_it) == ["mixed: mean q 65 below min_mean 70.0"]
+
+
+def test_quality_min_mean_is_over_the_served_traffic(solved):
+    def a_sliver_below(p):  # 5% of the short bucket on distilled: 70 - 0.5 = 69.5
+        short = p["routing"][MIXED_SHORT]
+        short.update(share=0.95, requests_per_s=0.95)
+        p["routing"].append({**short, "share": 0.05, "requests_per_s": 0.05, "model": "distilled",
+                             "replica_requests_per_s": 4.0})
+        spare_distilled_replica(p)
+    assert violations(solved, a_sliver_below) == ["mixed: mean q 69.5 below min_mean 70.0"]
+
+    def half_of_the_long_bucket_missing(p):  # mean of what is served: (40 + 15) / 0.75 = 73.3 >= 70
+        p["routing"][MIXED_LONG].update(share=0.5, requests_per_s=0.5)
+    assert violations(solved, half_of_the_long_bucket_missing) == ["mixed bucket 1: served 0.5 + shed 0 != 1"]
+
+
+def test_slo_the_claimed_throughput_must_meet_it(solved):
+    # premium asks 50 tok/s per user: frontier's batch row (3 req/s) runs at 30, so 1 req/s is the most
+    assert violations(solved, lambda p: p["routing"][PREMIUM].update(replica_requests_per_s=3.0)) == [
+        "routing[0] (premium bucket 0 on frontier/a): replica_requests_per_s 3.0 exceeds the best SLO-meeting row 1.0"]
+    assert violations(solved, lambda p: p["routing"][PREMIUM].update(replica_requests_per_s=1.5)) == [
+        "routing[0] (premium bucket 0 on frontier/a): replica_requests_per_s 1.5 exceeds the best SLO-meeting row 1.0"]
+    # the mixed workload asks no speed: the batch row is fine there
+    assert violations(solved, lambda p: p["routing"][MIXED_SHORT].update(replica_requests_per_s=3.0)) == []
+
+
+@pytest.mark.parametrize("field,value,slo", [
+    ("output_tokens_per_s_per_user", 30.0, "per-user speed 30.0 tok/s, TTFT 0.5 s"),
+    ("ttft_s", 1.5, "per-user speed 60.0 tok/s, TTFT 1.5 s"),
+])
+def test_slo_the_reported_speed_and_ttft_must_meet_it(solved, field, value, slo):
+    assert violations(solved, lambda p: p["routing"][PREMIUM].update({field: value})) == [
+        f"routing[0] (premium bucket 0 on frontier/a): reported {slo} miss the SLO"]
+
+
+@pytest.mark.parametrize("field,value", [("output_tokens_per_s_per_user", 50.0), ("ttft_s", 1.0)])
+def test_slo_met_exactly_is_met(solved, field, value):
+    assert violations(solved, lambda p: p["routing"][PREMIUM].update({field: value})) == []
+
+
+@pytest.mark.parametrize("ttft,speed,ok", [
+    (3.0, 50.0, True),      # 3 + 100 / 50 = 5 s: exactly the 5 s asked
+    (None, 21.0, True),     # no TTFT reported: decode alone, 4.76 s
+    (None, 19.0, False),    # 5.26 s
+    (4.5, None, True),      # no speed reported: the TTFT alone, 4.5 s
+    (5.5, None, False),
+])
+def test_slo_end_to_end_with_parts_missing(solved, ttft, speed, ok):
+    found = violations(solved, lambda p: p["routing"][LONG].update(ttft_s=ttft, output_tokens_per_s_per_user=speed))
+    assert found == ([] if ok else [f"routing[5] (long bucket 0 on frontier/a): reported per-user speed {speed} "
+                                    f"tok/s, TTFT {ttft} s miss the SLO"])
+
+
+def test_slo_end_to_end(solved):
+    # long asks e2e <= 5 s: 2.0 + 100 / 55 = 3.8 s; reporting 25 tok/s makes it 6 s
+    assert violations(solved, lambda p: p["routing"][LONG].update(output_tokens_per_s_per_user=25.0)) == [
+        "routing[5] (long bucket 0 on frontier/a): reported per-user speed 25.0 tok/s, TTFT 2.0 s miss the SLO"]
+    assert violations(solved, lambda p: p["routing"][LONG].update(ttft_s=3.2)) == [
+        "routing[5] (long bucket 0 on frontier/a): reported per-user speed 55.0 tok/s, TTFT 3.2 s miss the SLO"]
+    assert violations(solved, lambda p: p["routing"][LONG].update(ttft_s=3.1)) == []  # 3.1 + 1.82 = 4.92 s
+
+
+def test_no_operating_point_covers_the_bucket(solved):
+    def frontier_on_b(p):  # no frontier row on b at all; give it a replica so only the coverage is wrong
+        p["routing"][LONG].update(accelerator="b")
+        p["replicas"].append({"model": "frontier", "accelerator": "b", "chips_per_replica": 1, "pool": "b-od",
+                              "replicas": 1, "chips": 1})
+        p["cost"]["per_hour"] += 3.0
+        p["objective"]["value"] += 3.0
+    assert violations(solved, frontier_on_b) == [
+        "routing[5] (long bucket 0 on frontier/b): no profile row covers this bucket under the SLO"]
+
+
+def test_non_positive_replica_throughput(solved):
+    for value in (0.0, -1.0):
+        assert violations(solved, lambda p: p["routing"][BULK].update(replica_requests_per_s=value)) == [
+            "routing[3] (bulk bucket 0 on distilled/a): non-positive replica throughput"]
+
+
+# ---- coverage and shedding ----
+
+def test_coverage_served_plus_shed_is_one(solved):
+    assert violations(solved, lambda p: p["routing"][SIDE].update(share=0.6, requests_per_s=3.6)) == [
+        "side bucket 0: served 0.6 + shed 0 != 1"]
+
+    def shed_too_much(p):
+        p["unserved"][SHED_BULK].update(share=0.5, requests_per_s=1.0)  # bulk may shed, but not on top of serving all
+        p["objective"]["value"] += 36.0
+    assert violations(solved, shed_too_much) == ["bulk bucket 0: served 1 + shed 0.5 != 1"]
+
+
+def test_coverage_of_small_rates(solved):
+    # long has 0.25 req/s: a rate below 1 is checked like any other
+    assert violations(solved, lambda p: p["routing"][LONG].update(share=0.5, requests_per_s=0.125)) == [
+        "long bucket 0: served 0.5 + shed 0 != 1"]
+
+
+def test_a_bucket_shed_whole_has_no_routing_row(solved):
+    def shed_bulk(p):
+        del p["routing"][BULK]
+        p["unserved"][SHED_BULK].update(share=1.0, requests_per_s=2.0)
+        p["objective"]["value"] = 17.0 + 2 * 3600 * 0.01
+    assert violations(solved, shed_bulk) == []
+
+
+def test_missing_sections_and_rows_read_as_nothing(solved):
+    def without(*keys):
+        return lambda p: [p.pop(key) for key in keys]
+    assert violations(solved, without("unserved", "pools")) == []
+    del_shed_row = lambda p: p["unserved"].pop(SHED_SIDE)  # noqa: E731
+    assert violations(solved, del_shed_row) == []
+    assert violations(solved, without("routing")) == [
+        f"{w} bucket {b}: served 0 + shed 0 != 1"
+        for w, b in (("premium", 0), ("mixed", 0), ("mixed", 1), ("bulk", 0), ("side", 0), ("long", 0))]
+    assert violations(solved, without("replicas", "unserved")) == [
+        "deployment ('distilled', 'a', 1): load 1 replicas exceeds 0 usable replicas",
+        "deployment ('frontier', 'a', 1): load 1.83333333 replicas exceeds 0 usable replicas",
+        "deployment ('plain', 'b', 2): load 1.5 replicas exceeds 0 usable replicas",
+        "cost per hour 17.0 != 6.0 recomputed from the rows",  # the a-res block is still committed
+        "objective 17.0 != cost 6.0 + shedding penalty 0"]
+
+
+def test_must_serve_traffic_is_never_shed(solved):
+    def shed_side(p):
+        p["routing"][SIDE].update(share=0.6, requests_per_s=3.6)
+        p["unserved"][SHED_SIDE].update(share=0.4, requests_per_s=2.4)
+    assert violations(solved, shed_side) == ["side bucket 0: shed 0.4 but must_serve is true"]
+
+    def shed_premium(p):  # 1 req/s: a small rate is no excuse
+        p["routing"][PREMIUM].update(share=0.5, requests_per_s=0.5)
+        p["unserved"][0].update(share=0.5, requests_per_s=0.5)
+    assert violations(solved, shed_premium) == ["premium bucket 0: shed 0.5 but must_serve is true"]
+
+
+def test_shedding_is_priced_in_the_objective(solved):
+    def shed_half_of_bulk(p):
+        p["routing"][BULK].update(share=0.5, requests_per_s=1.0)
+        p["unserved"][SHED_BULK].update(share=0.5, requests_per_s=1.0)
+    # 1 req/s x 3600 s x 0.01 = 36 per hour
+    assert violations(solved, shed_half_of_bulk) == ["objective 17.0 != cost 17.0 + shedding penalty 36.0"]
+
+    def priced(p):
+        shed_half_of_bulk(p)
+        p["objective"]["value"] = 53.0
+    assert violations(solved, priced) == []
+
+
+# ---- replicas ----
+
+def test_capacity_load_within_replicas(solved):
+    assert violations(solved, lambda p: p["replicas"][FRONTIER_PRE].update(replicas=1, chips=1)) == [
+        "deployment ('frontier', 'a', 1): load 1.83333333 replicas exceeds 1 usable replicas"]
+
+
+def test_capacity_counts_headroom(solved, tmp_path):
+    # with 20% kept free: frontier 1.83 > 2 x 0.8, distilled 1 > 0.8; plain 1.5 <= 1.6 still fits
+    loaded, plan, table = solved
+    roomy = load_scenario(write_scenario(tmp_path, {**SPEC, "headroom": 0.2}))
+    assert check_plan(roomy, {**plan, "scenario": plan["scenario"]}, table) == [
+        "deployment ('distilled', 'a', 1): load 1 replicas exceeds 0.8 usable replicas",
+        "deployment ('frontier', 'a', 1): load 1.83333333 replicas exceeds 1.6 usable replicas"]
+
+
+def test_a_deployment_with_load_and_no_replica_row(solved):
+    assert violations(solved, lambda p: p["replicas"].pop(DISTILLED_RES)) == [
+        "deployment ('distilled', 'a', 1): load 1 replicas exceeds 0 usable replicas"]
+
+
+@pytest.mark.parametrize("excess,ok", [(5e-7, True), (1.5e-6, False)])
+def test_capacity_tolerance_is_one_in_a_million(solved, excess, ok):
+    # distilled is loaded exactly 1.0 on 1 replica; claiming a little less throughput loads it a little more
+    def squeeze(p):
+        for index in (MIXED_LONG, BULK):
+            p["routing"][index]["replica_requests_per_s"] /= 1 + excess
+    found = violations(solved, squeeze)
+    assert found == [] if ok else found == [
+        f"deployment ('distilled', 'a', 1): load {1 + excess:.9g} replicas exceeds 1 usable replicas"]
+
+
+@pytest.mark.parametrize("off,ok", [(5e-8, True), (5e-7, False)])
+def test_cost_tolerance_is_one_in_ten_million(solved, off, ok):
+    found = violations(solved, lambda p: p["cost"].update(per_hour=17.0 * (1 + off)))
+    assert (found == []) is ok
+    found = violations(solved, lambda p: p["objective"].update(value=17.0 * (1 + off)))
+    assert (found == []) is ok
+
+
+@pytest.mark.parametrize("off,ok", [(5e-7, True), (1.5e-6, False)])
+def test_rates_agree_within_one_in_a_million_even_when_small(solved, off, ok):
+    # long: 0.25 req/s; the tolerance is absolute below 1 (1e-6), relative above
+    assert (violations(solved, lambda p: p["routing"][LONG].update(requests_per_s=0.25 + off)) == []) is ok
+    assert (violations(solved, lambda p: p["routing"][SIDE].update(requests_per_s=6 * (1 + off))) == []) is ok
+
+
+def test_pool_cap(solved):
+    assert violations(solved, lambda p: p["replicas"][FRONTIER_PRE].update(replicas=3, chips=3)) == [
+        "pool a-pre: 3 chips used > max_chips 2"]
+
+
+def test_reserved_commitment_is_whole_blocks_covering_the_use(solved):
+    def committed(chips):
+        return lambda p: next(q for q in p["pools"] if q["pool"] == "a-res").update(chips_committed=chips)
+    assert violations(solved, committed(2)) == ["pool a-res: committed 2 chips is not whole blocks covering 1"]
+    assert violations(solved, committed(0)) == ["pool a-res: committed 0 chips is not whole blocks covering 1"]
+    # a second block is legal but paid for: the reported cost must include it
+    assert violations(solved, committed(8)) == ["cost per hour 17.0 != 23.0 recomputed from the rows",
+                                               "objective 17.0 != cost 23.0 + shedding penalty 0.0"]
+
+
+def test_replica_rows_chips_and_whole_numbers(solved):
+    assert violations(solved, lambda p: p["replicas"][PLAIN_OD].update(chips=3)) == [
+        "replicas[3]: chips 3 != replicas x chips_per_replica"]
+    assert violations(solved, lambda p: p["replicas"][FRONTIER_PRE].update(replicas=2.5, chips=2.5)) == [
+        "replicas[1]: replicas must be a whole number >= 0"]
+    negative = {"model": "frontier", "accelerator": "a", "chips_per_replica": 1, "pool": "a-res", "replicas": -1,
+                "chips": -1}
+    assert violations(solved, lambda p: p["replicas"].append(negative)) == [
+        "replicas[4]: replicas must be a whole number >= 0",
+        "deployment ('frontier', 'a', 1): load 1.83333333 replicas exceeds 1 usable replicas"]
+
+
+def test_replica_rows_name_a_pool_of_their_accelerator(solved):
+    spare = {"model": "plain", "accelerator": "b", "chips_per_replica": 2, "replicas": 1, "chips": 2}
+    assert violations(solved, lambda p: p["replicas"].insert(0, {**spare, "pool": "nope"})) == [
+        "replicas[0]: unknown pool 'nope'"]
+    assert violations(solved, lambda p: p["replicas"].append({**spare, "pool": "a-res"})) == [
+        "replicas[4]: b replica in pool a-res of a"]
+
+
+def test_replica_sizes_per_model_and_accelerator(solved):
+    two_chip = {"model": "frontier", "accelerator": "a", "chips_per_replica": 2, "pool": "a-res", "replicas": 1,
+                "chips": 2}
+    assert violations(solved, lambda p: p["replicas"].append(two_chip)) == [
+        "frontier on a: 2 replica sizes [1, 2] > max_shapes_per_model_accelerator 1"]
+    assert violations(solved, lambda p: p["replicas"].append({**two_chip, "replicas": 0, "chips": 0})) == []
+
+
+# ---- cost and objective ----
+
+@pytest.mark.parametrize("pool,chips,cost", [
+    ("b-od", 4, 23.0),     # on demand: every chip used, 3.0 each
+    ("b-spot", 4, 22.0),   # spot: 2.5 each (the cap is broken too)
+    ("a-pre", 4, 17.0),    # prepaid: free at the margin (the cap is broken too)
+])
+def test_cost_is_recomputed_from_the_rows(solved, pool, chips, cost):
+    index = {"b-od": PLAIN_OD, "b-spot": PLAIN_SPOT, "a-pre": FRONTIER_PRE}[pool]
+    per_replica = 2 if pool != "a-pre" else 1
+    found = violations(solved, lambda p: p["replicas"][index].update(replicas=chips // per_replica, chips=chips))
+    cost_lines = [v for v in found if v.startswith(("cost", "objective"))]
+    if cost == 17.0:
+        assert cost_lines == []
+    else:
+        assert cost_lines == [f"cost per hour 17.0 != {cost} recomputed from the rows",
+                              f"objective 17.0 != cost {cost} + shedding penalty 0.0"]
+
+
+def test_reported_cost_and_objective(solved):
+    assert violations(solved, lambda p: p["cost"].update(per_hour=16.0)) == [
+        "cost per hour 16.0 != 17.0 recomputed from the rows"]
+    assert violations(solved, lambda p: p["cost"].update(per_hour=None)) == [
+        "cost per hour None != 17.0 recomputed from the rows"]
+    assert violations(solved, lambda p: p.update(cost=None)) == ["cost per hour None != 17.0 recomputed from the rows"]
+    assert violations(solved, lambda p: p["objective"].update(value=16.0)) == [
+        "objective 16.0 != cost 17.0 + shedding penalty 0.0"]
+    assert violations(solved, lambda p: p.update(objective=None)) == [
+        "objective None != cost 17.0 + shedding penalty 0.0"]
+
+
+# ---- a plan that sits exactly on every limit ----
+
+EDGE = {
+    "accelerators": ["a"],
+    "models": [{"id": "frontier", "quality": {"q": 80}, "max_context_tokens": 200000},
+               {"id": "distilled", "quality": {"q": 60}, "max_context_tokens": 32000}],
+    "workloads": [
+        # 31,900 + 100 = 32,000 tokens: distilled's whole context; its row meets each SLO part exactly:
+        # 100 tok/s, 0.5 s TTFT, 0.5 + 100 / 100 = 1.5 s end to end; q 60 = the floor
+        {"id": "exact", "requests_per_s": 1.5, "buckets": [(31900, 100, 1.0)],
+         "quality": {"metric": "q", "min": 60, "min_mean": 60},
+         "slo": {"min_output_tokens_per_s": 100, "max_ttft_s": 0.5, "max_e2e_s": 1.5}},
+        # 32,050 tokens: too long for distilled, frontier serves it
+        {"id": "over", "requests_per_s": 0.2, "buckets": [(31950, 100, 1.0)]},
+        {"id": "zero", "requests_per_s": 0, "buckets": [(100000, 100, 1.0)]},  # no demand: "shed", and legal
+    ],
+    "pools": [{"id": "od", "accelerator": "a", "kind": "on_demand", "max_chips": 8, "price_per_chip_hour": 2.0},
+              {"id": "res", "accelerator": "a", "kind": "reserved", "max_chips": 8, "block_chips": 2,
+               "price_per_chip_hour": 1.5}],
+    "profiles": [("distilled", "a", 1, 32000, 100, 1, 100, 0.5), ("frontier", "a", 1, 32000, 100, 0.5, 100, 0.5)],
+}
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory):
+    path = write_scenario(tmp_path_factory.mktemp("edge"), EDGE)
+    result = solve_scenario(path, baselines=False, explain=False)
+    loaded = load_scenario(path)
+    return loaded, result.plan, profile_table(loaded)
+
+
+def test_a_plan_exactly_on_every_limit_keeps_every_promise(edge):
+    loaded, plan, table = edge
+    # distilled: 1.5 req/s on 2 replicas = one full reserved block (3.0); frontier: 0.4 of a replica on demand
+    assert [(r["model"], r["pool"], r["replicas"]) for r in plan["replicas"]] == [
+        ("distilled", "res", 2), ("frontier", "od", 1)]
+    assert plan["cost"]["per_hour"] == 5.0
+    assert plan["unserved"][-1] == {"workload": "zero", "bucket": 0, "share": 1.0, "requests_per_s": 0.0}
+    assert check_plan(loaded, plan, table) == []
+
+
+def test_context_counts_input_and_output(edge):
+    def over_to_distilled(p):  # 31,950 - 100 would fit 32,000; 31,950 + 100 does not
+        p["routing"][1].update(model="distilled", replica_requests_per_s=1.0)
+    assert violations(edge, over_to_distilled) == [
+        "routing[1] (over bucket 0 on distilled/a): context exceeds the model's max_context_tokens"]
+
+
+def test_a_zero_rate_bucket_needs_no_coverage(edge):
+    assert violations(edge, lambda p: p["unserved"].pop()) == []
+
+
+@pytest.mark.parametrize("excess,ok", [(5e-7, True), (1.5e-6, False)])
+def test_capacity_tolerance_scales_with_the_load(edge, excess, ok):
+    # distilled: 1.5 req/s on 2 replicas; claim the throughput that loads them 2 x (1 + excess)
+    found = violations(edge, lambda p: p["routing"][0].update(replica_requests_per_s=0.75 / (1 + excess)))
+    assert found == [] if ok else found == [
+        f"deployment ('distilled', 'a', 1): load {2 * (1 + excess):.9g} replicas exceeds 2 usable replicas"]
