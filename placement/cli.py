@@ -20,6 +20,10 @@ from pathlib import Path
 from placement.errors import ExitCode, InputError, Problem
 
 
+# seconds of --time-limit kept for writing the plan folder (the chart and report.html take about a second)
+OUTPUT_RESERVE_S = 1.5
+
+
 def _log(message: str) -> None:
     print(f"placement: {message}", file=sys.stderr, flush=True)
 
@@ -127,10 +131,12 @@ def _deployment(args):
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # usage error (3), --help or --version (0)
         return exc.code if isinstance(exc.code, int) else int(ExitCode.BAD_INPUT)
+    args.started = started
     try:
         return int(COMMANDS[args.command](args))
     except InputError as exc:
@@ -188,13 +194,15 @@ def cmd_solve(args) -> ExitCode:
     from placement.scenario import load_scenario
     from placement.solve import Budget
 
-    started = time.perf_counter()  # --time-limit covers the whole command, parsing included
+    started = args.started  # --time-limit covers the whole command, from the moment it started
     loaded = load_scenario(args.scenario)
     settings = _settings(loaded, args)
     out_dir = Path(args.out) if args.out else Path("outputs") / _folder_name(loaded.scenario.name)
     check_replaceable_folder(out_dir, loaded.files)  # before the solve: a refused --out costs no time
+    # the plan folder (CSVs, summary, chart, report) is written after the solve: keep time for it
+    reserve = min(OUTPUT_RESERVE_S + 0.05 * settings.time_limit_s, 0.5 * settings.time_limit_s)
     result = solve_scenario(loaded, settings, baselines=False if args.no_baselines else None,
-                            budget=Budget(settings.time_limit_s, started))
+                            budget=Budget(settings.time_limit_s - reserve, started))
     if args.values and result.plan["status"] in ("optimal", "feasible") and not result.violations:
         from placement.values import capacity_values
         result.plan["capacity_values"], result.plan["capacity_values_notes"] = capacity_values(loaded, settings, result.plan)

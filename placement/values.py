@@ -14,8 +14,13 @@ price is where that plan's line meets g. Each step passes at least one breakpoin
 price where the re-solved cost reaches g is the break-even, exactly (to the solver's gap).
 
 The LP relaxation's dual of each cap is the continuous approximation the contract labels
-`lp_dual_per_chip_hour`; it needs duals from the formulation, so it is null here, with a note.
+`lp_dual_per_chip_hour`: the rows' duals from HiGHS, mapped back through the rows' coordinates
+(pool, period, slice), one more chip of max_chips(p, t) being worth the sum over slices of
+availability(s) x the slice row's dual (for reserved pools: the contract-cap row's), per hour of the
+period. It is labelled an approximation: whole replicas and blocks make the exact values above differ.
 (Fixing the integers and re-solving would zero every cap dual in this formulation: not a price.)
+
+With several periods, the exact values are per (pool, period): the cap of that period alone moves.
 """
 
 from __future__ import annotations
@@ -30,8 +35,8 @@ from solvers import SolverSettings
 
 VALUES_GAP = 1e-7          # marginal values are differences of optima: solve them tightly
 MAX_NEWTON_STEPS = 25
-LP_DUAL_NOTE = ("lp_dual_per_chip_hour: null until the formulation exposes the LP relaxation's duals; "
-                "plus_per_hour and minus_per_hour are exact (re-solved)")
+LP_DUAL_NOTE = ("lp_dual_per_chip_hour is the LP relaxation's dual of the cap (a continuous approximation, "
+                "currency per chip-hour); plus_per_hour and minus_per_hour are exact (re-solved)")
 
 
 def capacity_values(loaded: LoadedScenario, settings: SolverSettings | None = None,
@@ -47,22 +52,63 @@ def capacity_values(loaded: LoadedScenario, settings: SolverSettings | None = No
         return [], ["capacity values need a feasible base plan"]
     base = base_plan["objective"]["value"]
     notes = [LP_DUAL_NOTE]
+    duals = lp_duals(loaded, settings)
+    periods = [p.id for p in loaded.scenario.periods] if loaded.scenario.periods else [None]
     rows = []
     for pool in loaded.scenario.pools:
         step = step_chips(loaded, pool.id, plan or base_plan)
-        plus = _objective_with_cap(loaded, settings, pool.id, pool.max_chips + step)
-        minus = (_objective_with_cap(loaded, settings, pool.id, pool.max_chips - step)
-                 if pool.max_chips - step >= 0 else None)
-        row = {"pool": pool.id, "period": None, "step_chips": step,
-               "plus_per_hour": None if plus is None else _round(base - plus),
-               "minus_per_hour": None if minus is None else _round(minus - base),
-               "lp_dual_per_chip_hour": None}
+        break_even = None
         if pool.kind != "prepaid" and pool.price_per_chip_hour is not None:
-            row["break_even_price"], note = break_even_price(loaded, settings, pool.id, base_plan)
+            break_even, note = break_even_price(loaded, settings, pool.id, base_plan)
             if note:
                 notes.append(f"{pool.id}: {note}")
-        rows.append(row)
+        for period in periods:
+            cap = pool.cap(period) if period is not None else pool.peak_chips
+            plus = _objective_with_cap(loaded, settings, pool.id, cap + step, period)
+            minus = _objective_with_cap(loaded, settings, pool.id, cap - step, period) if cap - step >= 0 else None
+            row = {"pool": pool.id, "period": period, "step_chips": step,
+                   "plus_per_hour": None if plus is None else _round(base - plus),
+                   "minus_per_hour": None if minus is None else _round(minus - base),
+                   "lp_dual_per_chip_hour": duals.get((pool.id, period))}
+            if break_even is not None or (pool.kind != "prepaid" and pool.price_per_chip_hour is not None):
+                row["break_even_price"] = break_even
+            rows.append(row)
     return rows, notes
+
+
+def lp_duals(loaded: LoadedScenario, settings: SolverSettings) -> dict[tuple[str, str | None], float]:
+    """Per (pool, period): what one more chip of max_chips is worth in the LP relaxation, per chip-hour
+    (period None for a single-period scenario). From HiGHS's row duals of the cap rows."""
+    import numpy as np
+
+    import solvers
+    from placement.formulation import build_model
+    from placement.indexsets import build_index_sets
+    from placement.solve import prepare
+
+    table, cells, candidates = prepare(loaded)
+    sets = build_index_sets(loaded.scenario, cells, candidates)
+    model = build_model(sets)
+    relaxed = solvers.solve(model.arrays().relaxed(), replace(settings, backend="highspy", engine="highs",
+                                                              relax_integrality=True))
+    if relaxed.duals is None:
+        return {}
+    single = loaded.scenario.periods is None
+    hours = dict(zip(sets.horizon.period_ids, sets.horizon.hours))
+    availability = {(p, s): sets.availability[i, j] for i, p in enumerate(sets.pools["pool"])
+                    for j, s in enumerate(sets.horizon.slice_ids)}
+    values: dict[tuple[str, str | None], float] = {}
+    for name in model.constraints:
+        if not (name.startswith("Pool-") and (name.endswith("-slice-cap") and "reserved" not in name
+                                              or name == "Pool-reserved-contract-cap")):
+            continue
+        frame = model.row_values(name, relaxed.duals)
+        weight = (frame.apply(lambda r: availability[(r["pool"], r["slice"])], axis=1)
+                  if "slice" in frame.columns else 1.0)
+        frame = frame.assign(worth=-frame["value"] * weight)
+        for (pool, period), worth in frame.groupby(["pool", "period"], sort=False)["worth"].sum().items():
+            values[(pool, None if single else period)] = _round(float(worth) / hours[period]) + 0.0
+    return {k: (0.0 if abs(v) < 1e-12 else v) for k, v in values.items() if np.isfinite(v)}
 
 
 def step_chips(loaded: LoadedScenario, pool_id: str, plan: dict[str, Any] | None) -> int:
@@ -121,8 +167,22 @@ def _with_price(loaded: LoadedScenario, pool_id: str, price: float) -> LoadedSce
     return edit_loaded(loaded, {f"pools[{pool_id}].price_per_chip_hour": price}, label="--values")
 
 
-def _objective_with_cap(loaded: LoadedScenario, settings: SolverSettings, pool_id: str, cap: int) -> float | None:
-    plan = _solve(edit_loaded(loaded, {f"pools[{pool_id}].max_chips": cap}, label="--values"), settings)
+def _objective_with_cap(loaded: LoadedScenario, settings: SolverSettings, pool_id: str, cap: int,
+                        period: str | None = None) -> float | None:
+    """The optimum with one pool's cap set (in one period only, when `period` is given)."""
+    pool = next(p for p in loaded.scenario.pools if p.id == pool_id)
+    if period is None:
+        edit = {f"pools[{pool_id}].max_chips": cap}
+    elif isinstance(pool.max_chips, dict):
+        edit = {f"pools[{pool_id}].max_chips.{period}": cap}
+    else:  # a number for every period: write it out per period, this one changed
+        edit = {f"pools[{pool_id}].max_chips": {p.id: (cap if p.id == period else pool.max_chips)
+                                                for p in loaded.scenario.periods}}
+    try:
+        edited = edit_loaded(loaded, edit, label="--values")
+    except InputError:
+        return None
+    plan = _solve(edited, settings)
     return None if plan is None else plan["objective"]["value"]
 
 
