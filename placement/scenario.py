@@ -1193,14 +1193,14 @@ def cross_check_time(data: dict[str, Any], label: str, origins: dict[str, str],
                                         f"unknown period {through!r}; known: {sorted(period_ids)}"))
     options = data.get("options") if isinstance(data.get("options"), dict) else {}
     check_keys(options.get("max_churn_chips"), period_ids, label, "options.max_churn_chips", "period", every=True)
-    pools = {p.get("id"): p for _, p in _entries(data, "pools")}
+    pools = {p.get("id"): p for _, p in _entries(data, "pools") if isinstance(p.get("id"), str)}
     for i, row in _entries(data, "fleet"):
         for column, known in (("model", ids["models"]), ("accelerator", ids["accelerators"]),
                               ("pool", set(pools))):
             value = row.get(column)
             if isinstance(value, str) and value not in known:
                 problems.append(Problem(*where("fleet", i, column), f"unknown {column} {value!r}; known: {sorted(known)}"))
-        pool = pools.get(row.get("pool"))
+        pool = pools.get(row.get("pool")) if isinstance(row.get("pool"), str) else None
         if isinstance(pool, dict) and isinstance(row.get("accelerator"), str) and \
                 pool.get("accelerator") != row.get("accelerator") and row.get("accelerator") in ids["accelerators"]:
             problems.append(Problem(*where("fleet", i, "pool"),
@@ -1214,7 +1214,7 @@ def cross_check_time(data: dict[str, Any], label: str, origins: dict[str, str],
                 value = row.get(column)
                 if known is not None and isinstance(value, str) and value not in known:
                     problems.append(Problem(*where(field, i, column), f"unknown {column} {value!r}; known: {sorted(known)}"))
-            key = tuple(row.get(c) for c in ([c for c, _ in columns] + (["hour"] if field == "load_curve" else [])))
+            key = tuple(repr(row.get(c)) for c in ([c for c, _ in columns] + (["hour"] if field == "load_curve" else [])))
             if key in seen_keys:
                 problems.append(Problem(*where(field, i, columns[0][0]),
                                         f"duplicate row for {key} (first at row {seen_keys[key] + 1})"))

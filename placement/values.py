@@ -89,8 +89,16 @@ def lp_duals(loaded: LoadedScenario, settings: SolverSettings) -> dict[tuple[str
     table, cells, candidates = prepare(loaded)
     sets = build_index_sets(loaded.scenario, cells, candidates)
     model = build_model(sets)
-    relaxed = solvers.solve(model.arrays().relaxed(), replace(settings, backend="highspy", engine="highs",
-                                                              relax_integrality=True))
+    arrays = model.arrays()
+    # the integer variables' upper bounds repeat the caps (a tightening for the MIP); in the LP the rows alone
+    # must carry them, or a bound takes the price and the row's dual reads 0
+    upper = arrays.upper.copy()
+    for name in ("replicas", "fleet", "blocks"):
+        if name in model.variables:
+            upper[model.variables[name].columns] = np.inf
+    arrays = replace(arrays, upper=upper)
+    relaxed = solvers.solve(arrays.relaxed(), replace(settings, backend="highspy", engine="highs",
+                                                      relax_integrality=True))
     if relaxed.duals is None:
         return {}
     single = loaded.scenario.periods is None

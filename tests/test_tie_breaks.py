@@ -85,7 +85,8 @@ def test_the_rule_never_raises_cost_or_moves_replicas(tmp_path):
     loaded, sets, model, arrays = _model(tmp_path, spec)
     x = _incumbent(model, sets, {("short", 1): 1.0, ("long", 2): 1.0}, {1: 1, 2: 1})
     tidied = least_load_routing(model, sets, arrays, x, settings_from(loaded.scenario))
-    assert arrays.cost @ tidied == pytest.approx(arrays.cost @ x) == pytest.approx(3.0)
+    # the model prices the whole horizon (100 hours here): 3.0 per hour
+    assert arrays.cost @ tidied == pytest.approx(arrays.cost @ x) == pytest.approx(3.0 * 100)
     assert _shares(model, sets, tidied) == {("short", 2): 1.0, ("long", 2): 1.0}
 
 

@@ -39,7 +39,9 @@ def test_one_more_block_saves_one_on_demand_replica(tmp_path):
     assert res["step_chips"] == 2 and res["period"] is None
     assert res["plus_per_hour"] == pytest.approx(6.0 - 2.0)
     assert res["minus_per_hour"] == pytest.approx(18.0 - 14.0)
-    assert res["lp_dual_per_chip_hour"] is None and any("lp_dual" in n for n in notes)
+    # the LP relaxation: a chip more under contract (1.0/h) replaces a chip on demand (3.0/h): worth 2.0
+    assert res["lp_dual_per_chip_hour"] == pytest.approx(2.0) and any("lp_dual" in n for n in notes)
+    assert rows["od"]["lp_dual_per_chip_hour"] == pytest.approx(0.0)
     # the on-demand pool has room to spare: a replica more or less changes nothing
     assert rows["od"]["step_chips"] == 2
     assert rows["od"]["plus_per_hour"] == 0.0 and rows["od"]["minus_per_hour"] == 0.0
