@@ -243,6 +243,15 @@ def check_plan(loaded: LoadedScenario, plan: dict[str, Any], table: pd.DataFrame
                 problems.append(f"pool {pool.id} in {period}: {blocks_active[(pool.id, period)]} active blocks "
                                 f"x {pool.block_chips} chips > max_chips {cap}")
 
+    share = scenario.options.max_spot_share
+    if share is not None:
+        for period in periods:
+            for slice_ in slices:
+                total = sum(used.get((p.id, period, slice_), 0) for p in scenario.pools)
+                spot = sum(used.get((p.id, period, slice_), 0) for p in scenario.pools if p.kind == "spot")
+                if spot > share * total + TOL * max(1.0, total):
+                    problems.append(f"{period}/{slice_}: {spot} of {total} chips on spot > max_spot_share {share}")
+
     churn_cost, fleet_problems = _fleet_and_churn(scenario, plan, periods, placed)
     problems += fleet_problems
     total = cost + churn_cost + penalty

@@ -7,8 +7,9 @@ traffic-weighted mean quality, or the slowest per-user speed it routes to), the 
 marked (no other point achieves as much for less), and between consecutive Pareto points the price
 of the step: currency per quality point, or per 100 tok/s.
 
-The spot-share frontier needs a model option for the share of traffic allowed on spot; it is not
-here until the formulation has one.
+Cost against the share of running chips allowed on spot (`options.max_spot_share`): less spot is less
+preemption risk; each point records the share of chips the plan keeps off spot (its largest spot share
+over periods and slices, taken from 1), and each step is priced per percentage point off spot.
 """
 
 from __future__ import annotations
@@ -42,6 +43,28 @@ def speed_frontier(loaded: LoadedScenario, speeds: list[float], workloads: list[
                           lambda plan: slowest_speed(plan, chosen), settings)
     frame["step_price"] = frame["step_price"] * 100
     return frame.rename(columns={"step_price": "price_per_100_tok_s"})
+
+
+def spot_frontier(loaded: LoadedScenario, shares: list[float],
+                  settings: SolverSettings | None = None) -> pd.DataFrame:
+    """Cost against options.max_spot_share. Columns: floor (the share allowed), status, cost_per_hour,
+    achieved (share of chips off spot, worst (period, slice)), pareto, price_per_point_off_spot."""
+    frame = epsilon_sweep(loaded, ["options.max_spot_share"], shares, off_spot, settings)
+    frame["step_price"] = frame["step_price"] / 100
+    return frame.rename(columns={"step_price": "price_per_point_off_spot"})
+
+
+def off_spot(plan: dict[str, Any]) -> float | None:
+    """1 - the largest share of running chips on spot in any (period, slice)."""
+    kinds = {p["pool"]: p.get("kind") for p in plan.get("pools") or []}
+    chips: dict[tuple[Any, Any], list[float]] = {}
+    for row in plan.get("replicas") or []:
+        total, spot = chips.setdefault((row.get("period"), row.get("slice")), [0.0, 0.0])
+        chips[(row.get("period"), row.get("slice"))] = [total + row["chips"],
+                                                        spot + (row["chips"] if kinds.get(row["pool"]) == "spot" else 0)]
+    if not chips:
+        return None
+    return 1.0 - max(spot / total for total, spot in chips.values() if total > 0)
 
 
 def _workloads(loaded: LoadedScenario, named: list[str] | None, eligible: Callable, need: str) -> list[str]:

@@ -39,6 +39,7 @@ class IndexSets:
     has_fleet: bool = False                 # churn of the first period counts against `fleet`
     churn_limit: np.ndarray | None = None   # (T,) chips moved per period, inf = no limit
     churn_cost: float = 0.0                 # currency per chip moved
+    max_spot_share: float | None = None     # share of running chips that may be spot, per (period, slice)
 
     @property
     def track_fleet(self) -> bool:
@@ -114,7 +115,7 @@ def build_index_sets(
                      dropped.reset_index(drop=True), scenario.options.max_shapes_per_model_accelerator,
                      horizon, rates, caps, availability, committed,
                      start["replicas"].fillna(0.0).to_numpy(dtype=float), scenario.fleet is not None,
-                     churn_limit, float(scenario.options.churn_cost_per_chip))
+                     churn_limit, float(scenario.options.churn_cost_per_chip), scenario.options.max_spot_share)
 
 
 def _fleet_table(scenario: Scenario, pools: pd.DataFrame) -> pd.DataFrame:

@@ -175,6 +175,7 @@ def write_plan_folder(doc: dict[str, Any], summary: str, out_dir: Path, inputs: 
             frame = pd.DataFrame(doc.get(key) or [], columns=None)
             frame = frame.reindex(columns=[c for c in columns if c in frame.columns] if len(frame) else columns)
             frame.to_csv(staging / name, index=False, lineterminator="\n")
+            frame.to_parquet(staging / name.replace(".csv", ".parquet"), index=False)  # big plans stay usable
         (staging / "summary.md").write_text(summary)
         plan_chart(doc, staging / "plan.png")
         write_plan_report(doc, staging)  # report.html: the page people share

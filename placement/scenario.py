@@ -391,6 +391,9 @@ class Options(Strict):
         default=None, description="per period: chips of replicas added + removed vs the period before "
                                   "(a number, or per period id)")
     churn_cost_per_chip: float = Field(default=0, ge=0, description="currency per chip moved (added or removed)")
+    max_spot_share: float | None = Field(
+        default=None, ge=0, le=1, description="at most this share of the chips running in any (period, slice) "
+                                               "may be spot capacity (the risk a plan may take on preemption)")
     slices: SliceOptions | None = Field(default=None, description="derive slices from load_curve")
     estimates: Literal["central", "conservative"] = Field(
         default="central",

@@ -64,3 +64,24 @@ def test_frontier_refuses_unknown_workloads(tmp_path):
         speed_frontier(loaded, [10], workloads=["Batch"])
     with pytest.raises(InputError, match="quality metric"):
         quality_frontier(loaded, [10])
+
+
+def test_spot_frontier_prices_each_point_off_spot(tmp_path):
+    # 10 req/s on 1-chip replicas (R = 1): spot at 1.0, on demand at 3.0 per chip-hour. Allowing a share
+    # f of the chips on spot costs 10 f x 1.0 + 10 (1 - f) x 3.0 = 30 - 20 f per hour: each point off spot
+    # (1% of the chips) costs 0.2 per hour, and cost never falls as the allowed share shrinks.
+    from placement.frontier import spot_frontier
+    from placement.scenario import load_scenario
+    from tests.helpers import write_scenario
+
+    spec = {"accelerators": ["a"], "models": [{"id": "m"}],
+            "workloads": [{"id": "w", "requests_per_s": 10, "buckets": [(1000, 100, 1.0)]}],
+            "pools": [{"id": "spot", "accelerator": "a", "kind": "spot", "max_chips": 100, "price_per_chip_hour": 1.0},
+                      {"id": "od", "accelerator": "a", "kind": "on_demand", "max_chips": 100,
+                       "price_per_chip_hour": 3.0}],
+            "profiles": [("m", "a", 1, 1000, 100, 1.0)]}
+    frame = spot_frontier(load_scenario(write_scenario(tmp_path, spec)), [0.0, 0.5, 1.0])
+    assert frame["cost_per_hour"].tolist() == pytest.approx([30.0, 20.0, 10.0])
+    assert frame["achieved"].tolist() == pytest.approx([1.0, 0.5, 0.0])
+    assert frame["pareto"].all()
+    assert frame["price_per_point_off_spot"].dropna().tolist() == pytest.approx([0.2, 0.2])

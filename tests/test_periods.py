@@ -187,3 +187,55 @@ def test_checker_catches_a_tampered_fleet_and_contract(tmp_path):
     tampered = copy.deepcopy(plan)
     tampered["cost"]["total"] += 1
     assert any("cost.total" in v for v in check_plan(loaded, tampered, table))
+
+
+def test_slices_derived_from_a_load_curve_keep_each_peak_alone(tmp_path):
+    # 8 hours: w peaks at hour 2 (rate 30), the rest is 10 or 2. Three slices: the peak hour alone (weight
+    # 1/8, rate 30), then Ward clustering of the other seven: {10, 10, 10} and {2, 2, 2, 2}.
+    # On demand at 3.0 per chip-hour over 100 hours: 30 x 12.5 + 10 x 37.5 + 2 x 50 = 850 chip-hours.
+    rates = [10, 10, 30, 10, 2, 2, 2, 2]
+    spec, extra = _spec([ON_DEMAND])
+    extra["load_curve"] = [{"workload": "w", "hour": h, "requests_per_s": r} for h, r in enumerate(rates)]
+    plan = _solve(tmp_path, spec, extra, slices={"count": 3})
+    slices = {s["id"]: (s["weight"], s["hours"]) for s in plan["slices"]}
+    assert slices == {"peak-w": (0.125, "2"), "c1": (0.375, "0,1,3"), "c2": (0.5, "4,5,6,7")}
+    assert plan["cost"]["total"] == pytest.approx(3.0 * 850)
+    # requests over the period are kept: the slices' mean rate is the curve's
+    assert sum(w * r for w, r in ((0.125, 30), (0.375, 10), (0.5, 2))) == pytest.approx(sum(rates) / 8)
+
+
+def test_too_few_slices_for_the_peaks_is_bad_input(tmp_path):
+    from placement.errors import InputError
+
+    spec, extra = _spec([ON_DEMAND])
+    extra["load_curve"] = [{"workload": "w", "hour": h, "requests_per_s": r} for h, r in enumerate([1, 5, 1])]
+    with pytest.raises(InputError, match="options.slices.count"):
+        _solve(tmp_path, spec, extra, slices={"count": 1})
+
+
+def test_a_workload_keeps_its_own_headroom(tmp_path):
+    # 10 req/s at R = 1: headroom 0.5 for this workload alone needs 20 replicas (60/h on demand at 3.0),
+    # whatever the global headroom (0).
+    spec, extra = _spec([ON_DEMAND], headroom=0.5)
+    plan = _solve(tmp_path, spec, extra)
+    assert plan["objective"]["value"] == pytest.approx(60.0)
+    assert sum(r["replicas"] for r in plan["replicas"]) == 20
+
+
+def test_spot_share_limit_and_its_check(tmp_path):
+    # at most 30% of the running chips on spot (1.0/h), the rest on demand (3.0/h): 3 + 7 x 3 = 24 per hour
+    from placement.checker import check_plan
+    from placement.profiles import profile_table
+    from placement.scenario import load_scenario
+
+    spot = {"id": "spot", "accelerator": "g", "kind": "spot", "max_chips": 100, "price_per_chip_hour": 1.0}
+    spec, extra = _spec([spot, ON_DEMAND])
+    plan = _solve(tmp_path, spec, extra, max_spot_share=0.3)
+    assert plan["objective"]["value"] == pytest.approx(24.0)
+    loaded = load_scenario(tmp_path / "scenario.yaml")
+    tampered = copy.deepcopy(plan)
+    for row in tampered["replicas"]:
+        if row["pool"] == "od":
+            row["replicas"] = row["chips"] = 6
+    tampered["replicas"] = [r if r["pool"] != "spot" else dict(r, replicas=4, chips=4) for r in tampered["replicas"]]
+    assert any("max_spot_share" in v for v in check_plan(loaded, tampered, profile_table(loaded)))
