@@ -317,7 +317,9 @@ def least_load_routing(model, sets: IndexSets, arrays, x: np.ndarray, settings: 
     duration = sets.horizon.duration[None]
     unserved = np.zeros(arrays.num_variables)
     unserved[model.variables["unserved"].columns] = (sets.rates * duration).ravel()
-    lp = replace(settings, relax_integrality=True)
+    # the rule's LPs are solved by HiGHS whatever engine found the integers, so every engine's plan gets
+    # the same routing to the last digit
+    lp = replace(settings, backend="highspy", engine="highs", relax_integrality=True)
     if ((unserved[free] > 0) & (fixed.upper > 0)).any():  # some traffic may be shed: serve the most
         most = solvers.solve(tidy.with_objective(unserved[free]), replace(lp, time_limit_s=budget.slice(0.5)))
         if most.status != Status.OPTIMAL:
