@@ -582,3 +582,174 @@ def test_capacity_tolerance_scales_with_the_load(edge, excess, ok):
     found = violations(edge, lambda p: p["routing"][0].update(replica_requests_per_s=0.75 / (1 + excess)))
     assert found == [] if ok else found == [
         f"deployment ('distilled', 'a', 1, 'p1', 'all'): load {2 * (1 + excess):.9g} replicas exceeds 2 replicas"]
+
+
+# ---- periods, slices, the fleet, churn and contracts ----
+# One model m on g, 1-chip replicas serving 1 req/s each, so r req/s need r chips; periods of 100 hours.
+
+def _over_time(pools, rate=10, extra=None, options=None, **workload):
+    return {"accelerators": ["g"], "models": [{"id": "m"}],
+            "workloads": [{"id": "w", "requests_per_s": rate, "buckets": [(1000, 100, 1.0)], **workload}],
+            "pools": pools, "profiles": [("m", "g", 1, 1000, 100, 1.0)],
+            "extra": {"periods": [{"id": "q1", "hours": 100}, {"id": "q2", "hours": 100}], **(extra or {})},
+            "options": options or {}}
+
+
+def _solved(tmp_path_factory, name, spec):
+    path = write_scenario(tmp_path_factory.mktemp(name), spec)
+    result = solve_scenario(path, baselines=False, explain=False)
+    loaded = load_scenario(path)
+    return loaded, result.plan, profile_table(loaded)
+
+
+ON_DEMAND = {"id": "od", "accelerator": "g", "kind": "on_demand", "max_chips": 100, "price_per_chip_hour": 3.0}
+
+
+@pytest.fixture(scope="module")
+def sliced(tmp_path_factory):
+    """Peak (20 h of each 100) needs 20 chips, base 10. Spot (1.0/h) gives half its 20 chips at the peak;
+    wafers (prepaid, free) arrive in q2: 10.
+    q1: base 10 spot (800), peak 10 spot + 10 on demand (200 + 600).  q2: base 10 wafer, peak 10 wafer +
+    10 spot (200). Total 1800, 9 per hour. Fleet q1: spot 10, od 10; q2: wafer 10, spot 10."""
+    spot = {"id": "spot", "accelerator": "g", "kind": "spot", "max_chips": 20, "price_per_chip_hour": 1.0,
+            "availability": {"peak": 0.5}}
+    wafer = {"id": "wafer", "accelerator": "g", "kind": "prepaid", "max_chips": {"q1": 0, "q2": 10}}
+    return _solved(tmp_path_factory, "sliced", _over_time(
+        [spot, wafer, ON_DEMAND], shape={"peak": 2.0},
+        extra={"slices": [{"id": "peak", "weight": 0.2}, {"id": "base", "weight": 0.8}]}))
+
+
+def _row(rows, **match):
+    return next(r for r in rows if all(r[k] == v for k, v in match.items()))
+
+
+def test_the_sliced_plan_is_what_the_tampers_assume(sliced):
+    loaded, plan, table = sliced
+    assert check_plan(loaded, plan, table) == []
+    assert sorted((r["period"], r["slice"], r["pool"], r["replicas"]) for r in plan["replicas"] if r["replicas"]) == [
+        ("q1", "base", "spot", 10), ("q1", "peak", "od", 10), ("q1", "peak", "spot", 10),
+        ("q2", "base", "wafer", 10), ("q2", "peak", "spot", 10), ("q2", "peak", "wafer", 10)]
+    assert sorted((r["period"], r["pool"], r["replicas"]) for r in plan["fleet"] if r["replicas"]) == [
+        ("q1", "od", 10), ("q1", "spot", 10), ("q2", "spot", 10), ("q2", "wafer", 10)]
+    assert plan["cost"]["total"] == 1800.0 and plan["objective"]["value"] == 9.0
+
+
+def test_fleet_below_a_slices_replicas(sliced):
+    def shrink(p):  # the on-demand fleet of q1 runs only at the peak
+        _row(p["fleet"], period="q1", pool="od")["replicas"] = 9
+    assert violations(sliced, shrink, fleet_follows=False) == [
+        "fleet of m/g x1 in od, q1: 9 < 10 replicas running in slice peak"]
+    # without fleet rows (a plan from before fleets) the largest slice is the fleet
+    assert violations(sliced, lambda p: p.pop("fleet"), fleet_follows=False) == []
+
+
+def test_fleet_beyond_the_pools_cap(sliced):
+    def grow(p):  # an 11th wafer in q2 (10 delivered) that no slice runs
+        _row(p["fleet"], period="q2", pool="wafer")["replicas"] = 11
+    assert violations(sliced, grow, fleet_follows=False) == ["fleet in wafer, q2: 11 chips > max_chips 10"]
+
+
+def test_spot_within_availability_in_each_slice(sliced):
+    def peak_onto_spot(p):  # one peak replica of q1 from on demand to spot: 11 > 0.5 x 20; cheaper by 40
+        _row(p["replicas"], period="q1", slice="peak", pool="od").update(replicas=9, chips=9)
+        _row(p["replicas"], period="q1", slice="peak", pool="spot").update(replicas=11, chips=11)
+        p["cost"].update(total=1760.0, per_hour=8.8)
+        p["objective"]["value"] = 8.8
+    assert violations(sliced, peak_onto_spot) == ["pool spot in q1/peak: 11 chips used > 10 obtainable (max_chips 20)"]
+
+    def base_onto_spot(p):  # the same at the base is within spot's 20 chips
+        _row(p["replicas"], period="q2", slice="base", pool="wafer").update(replicas=9, chips=9)
+        p["replicas"].append({**_row(p["replicas"], period="q2", slice="peak", pool="spot"), "slice": "base",
+                              "replicas": 11, "chips": 11})
+        p["cost"].update(total=2680.0, per_hour=13.4)  # 11 spot chips x 80 h more
+        p["objective"]["value"] = 13.4
+    assert violations(sliced, base_onto_spot) == []
+
+
+def test_chips_within_each_periods_deliveries(sliced):
+    def eleventh_wafer(p):  # 10 wafers in q2: an 11th replica costs nothing but is not there
+        _row(p["replicas"], period="q2", slice="base", pool="wafer").update(replicas=11, chips=11)
+    assert violations(sliced, eleventh_wafer) == [
+        "pool wafer in q2/base: 11 chips used > 10 obtainable (max_chips 10)",
+        "fleet in wafer, q2: 11 chips > max_chips 10"]  # the fleet holds the 11, so it is over the cap too
+
+    def wafer_in_q1(p):  # none delivered before q2: one base replica of q1 from spot onto a wafer
+        _row(p["replicas"], period="q1", slice="base", pool="spot").update(replicas=9, chips=9)
+        p["replicas"].append({**_row(p["replicas"], period="q2", slice="base", pool="wafer"), "period": "q1",
+                              "replicas": 1, "chips": 1})
+        p["cost"].update(total=1720.0, per_hour=8.6)  # one spot chip x 80 h less
+        p["objective"]["value"] = 8.6
+    assert violations(sliced, wafer_in_q1) == [
+        "pool wafer in q1/base: 1 chips used > 0 obtainable (max_chips 0)",
+        "fleet in wafer, q1: 1 chips > max_chips 0"]
+
+
+def test_horizon_cost_and_objective(sliced):
+    assert violations(sliced, lambda p: p["cost"].update(total=1801.0)) == [
+        "cost.total 1801.0 != 1800.0 recomputed from the rows (pools 1800.0, churn 0.0, shedding 0.0)"]
+    # the objective is the horizon's total over its 200 hours, not one period's
+    assert violations(sliced, lambda p: p["objective"].update(value=18.0)) == [
+        "objective 18.0 != 9.0 (horizon total over its hours)"]
+
+
+@pytest.fixture(scope="module")
+def churned(tmp_path_factory):
+    """10 replicas run on `old` (3.0/h); `new` costs 1.0/h; at most 10 chips move per period (a move is
+    1 out + 1 in): 5 move in q1 (1500 + 500), 5 in q2 (1000). Total 3000, 15 per hour."""
+    fleet = [{"model": "m", "accelerator": "g", "chips_per_replica": 1, "pool": "old", "replicas": 10}]
+    return _solved(tmp_path_factory, "churned", _over_time(
+        [{**ON_DEMAND, "id": "old"}, {**ON_DEMAND, "id": "new", "price_per_chip_hour": 1.0}],
+        extra={"fleet": fleet}, options={"max_churn_chips": 10}))
+
+
+def test_churn_within_max_churn_chips(churned):
+    loaded, plan, table = churned
+    assert check_plan(loaded, plan, table) == []
+    assert sorted((r["period"], r["pool"], r["replicas"]) for r in plan["fleet"] if r["replicas"]) == [
+        ("q1", "new", 5), ("q1", "old", 5), ("q2", "new", 10)]
+
+    def a_sixth_move(p):  # q1: 6 out + 6 in = 12 chips; q2 then moves 4 + 4; 200 cheaper
+        _row(p["replicas"], period="q1", pool="old").update(replicas=4, chips=4)
+        _row(p["replicas"], period="q1", pool="new").update(replicas=6, chips=6)
+        p["cost"].update(total=2800.0, per_hour=14.0)
+        p["objective"]["value"] = 14.0
+    assert violations(churned, a_sixth_move) == ["q1: 12 chips moved > max_churn_chips 10"]
+
+
+@pytest.fixture(scope="module")
+def contracted(tmp_path_factory):
+    """Reserved blocks of 1 chip at 1.0/h, usable a period after purchase (lead 1) for 2 periods (term 2),
+    so a block bought in q1 serves q2 and a period past the horizon, paid in full: 10 x 200 = 2000 against
+    3000 on demand. q1 on demand 3000 + the contract 2000 = 5000, 25 per hour."""
+    reserved = {"id": "res", "accelerator": "g", "kind": "reserved", "block_chips": 1, "max_chips": 100,
+                "price_per_chip_hour": 1.0, "lead_periods": 1, "term_periods": 2}
+    return _solved(tmp_path_factory, "contracted", _over_time([reserved, ON_DEMAND]))
+
+
+def test_commitments_lead_term_and_blocks(contracted):
+    loaded, plan, table = contracted
+    assert check_plan(loaded, plan, table) == []
+    assert [(c["bought_in"], c["blocks"], c["first_period"], c["cost"]) for c in plan["commitments"]] == [
+        ("q1", 10, "q2", 2000.0)]
+    assert plan["cost"]["total"] == 5000.0
+    assert violations(contracted, lambda p: p["commitments"][0].update(first_period="q1")) == [
+        "commitments[0]: first_period q1 != q2 (bought in q1, lead 1)"]
+    # priced for q2 alone, as if the term ended at the horizon
+    assert violations(contracted, lambda p: p["commitments"][0].update(cost=1000.0)) == [
+        "commitments[0]: cost 1000.0 != 2000.0 (blocks x chips x price x the hours of its whole term)"]
+
+    def nine_blocks(p):  # 10 chips used in q2 on 9 blocks, every cost reported for 9
+        p["commitments"][0].update(blocks=9, chips=9, cost=1800.0)
+        p["cost"].update(total=4800.0, per_hour=24.0)
+        p["objective"]["value"] = 24.0
+    assert violations(contracted, nine_blocks) == ["pool res in q2/all: 10 chips used > 9 under active contracts"]
+
+
+def test_commitments_name_a_reserved_pool_and_a_period_of_use(contracted):
+    extra = {"pool": "res", "bought_in": "q2", "blocks": 0, "chips": 0, "first_period": "q2", "cost": 0.0}
+    assert violations(contracted, lambda p: p["commitments"].append(extra)) == [
+        "commitments[1]: bought in q2 with lead 1, never usable inside the horizon"]
+    assert violations(contracted, lambda p: p["commitments"].append({**extra, "bought_in": "q9"})) == [
+        "commitments[1]: unknown period 'q9'"]
+    assert violations(contracted, lambda p: p["commitments"].append({**extra, "pool": "od"})) == [
+        "commitments[1]: 'od' is not a reserved pool"]
