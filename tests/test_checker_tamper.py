@@ -753,3 +753,40 @@ def test_commitments_name_a_reserved_pool_and_a_period_of_use(contracted):
         "commitments[1]: unknown period 'q9'"]
     assert violations(contracted, lambda p: p["commitments"].append({**extra, "pool": "od"})) == [
         "commitments[1]: 'od' is not a reserved pool"]
+
+
+@pytest.fixture(scope="module")
+def curved(tmp_path_factory):
+    """Slices derived from a 4-hour load curve (10, 10, 20, 10 req/s): the peak hour alone (weight 0.25)
+    and the other three (0.75). Each period: 20 chips x 3.0 x 25 h + 10 x 3.0 x 75 h = 3750; total 7500."""
+    curve = [{"workload": "w", "hour": h, "requests_per_s": r} for h, r in enumerate([10, 10, 20, 10])]
+    return _solved(tmp_path_factory, "curved", _over_time(
+        [ON_DEMAND], extra={"load_curve": curve}, options={"slices": {"count": 2}}))
+
+
+def test_slices_derived_from_a_load_curve(curved):
+    loaded, plan, table = curved
+    assert check_plan(loaded, plan, table) == []
+    assert plan["slices"] == [{"id": "peak-w", "weight": 0.25, "hours": "2"}, {"id": "c1", "weight": 0.75,
+                                                                            "hours": "0,1,3"}]
+    assert plan["cost"]["total"] == 7500.0
+
+    def priced(total):
+        return {"total": total, "per_hour": total / 200}
+
+    def hour_dropped(p):  # c1 lists hours 0 and 1 only, weighted as such: hour 3 belongs to no slice
+        p["slices"][1].update(hours="0,1", weight=0.5)
+        p["cost"].update(priced(6000.0))
+        p["objective"]["value"] = 30.0
+    assert violations(curved, hour_dropped) == ["derived slices do not partition the load curve's hours"]
+
+    def misweighted(p):  # 0.7 of the hours for c1's 3 of 4
+        p["slices"][1]["weight"] = 0.7
+        p["cost"].update(priced(7200.0))
+        p["objective"]["value"] = 36.0
+    assert violations(curved, misweighted) == ["slice c1: weight 0.7 != 3 of 4 hours"]
+
+    def peak_at_base_rate(p):  # the peak slice's rate is its hours' mean, 20 req/s; 10 is the other slice's
+        _row(p["routing"], period="q2", slice="peak-w").update(requests_per_s=10.0)
+    assert violations(curved, peak_at_base_rate) == [
+        "routing[2] (w bucket 0 on m/g): requests_per_s 10.0 != rate 20.0 x share 1.0"]
