@@ -734,6 +734,9 @@ def test_commitments_lead_term_and_blocks(contracted):
     assert plan["cost"]["total"] == 5000.0
     assert violations(contracted, lambda p: p["commitments"][0].update(first_period="q1")) == [
         "commitments[0]: first_period q1 != q2 (bought in q1, lead 1)"]
+    # the rows a reader sees: chips are the blocks' chips
+    assert violations(contracted, lambda p: p["commitments"][0].update(chips=9)) == [
+        "commitments[0]: chips 9 != 10 blocks x 1"]
     # priced for q2 alone, as if the term ended at the horizon
     assert violations(contracted, lambda p: p["commitments"][0].update(cost=1000.0)) == [
         "commitments[0]: cost 1000.0 != 2000.0 (blocks x chips x price x the hours of its whole term)"]
@@ -790,3 +793,22 @@ def test_slices_derived_from_a_load_curve(curved):
         _row(p["routing"], period="q2", slice="peak-w").update(requests_per_s=10.0)
     assert violations(curved, peak_at_base_rate) == [
         "routing[2] (w bucket 0 on m/g): requests_per_s 10.0 != rate 20.0 x share 1.0"]
+
+
+@pytest.fixture(scope="module")
+def contracted_within(tmp_path_factory):
+    """Three periods; reserved blocks of 2 chips at 1.0/h, lead 1, term 1: a block bought in q1 serves q2
+    alone, paid 2 x 100 = 200 per block; blocks bought in q1 and q2 serve q2 and q3 (5 each)."""
+    reserved = {"id": "res", "accelerator": "g", "kind": "reserved", "block_chips": 2, "max_chips": 100,
+                "price_per_chip_hour": 1.0, "lead_periods": 1, "term_periods": 1}
+    periods = [{"id": f"q{i}", "hours": 100} for i in (1, 2, 3)]
+    return _solved(tmp_path_factory, "within", _over_time([reserved, ON_DEMAND], extra={"periods": periods}))
+
+
+def test_commitment_last_period_inside_the_horizon(contracted_within):
+    loaded, plan, table = contracted_within
+    assert check_plan(loaded, plan, table) == []
+    assert [(c["bought_in"], c["blocks"], c["first_period"], c["last_period"], c["cost"])
+            for c in plan["commitments"]] == [("q1", 5, "q2", "q2", 1000.0), ("q2", 5, "q3", "q3", 1000.0)]
+    assert violations(contracted_within, lambda p: p["commitments"][0].update(last_period="q3")) == [
+        "commitments[0]: last_period q3 != q2 (first q2, term 1)"]
