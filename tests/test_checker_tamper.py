@@ -812,3 +812,39 @@ def test_commitment_last_period_inside_the_horizon(contracted_within):
             for c in plan["commitments"]] == [("q1", 5, "q2", "q2", 1000.0), ("q2", 5, "q3", "q3", 1000.0)]
     assert violations(contracted_within, lambda p: p["commitments"][0].update(last_period="q3")) == [
         "commitments[0]: last_period q3 != q2 (first q2, term 1)"]
+
+
+@pytest.fixture(scope="module")
+def signed(tmp_path_factory):
+    """10 blocks of 1 chip already signed through q2 (sunk: free here); q3 buys 10 for 10 x 1.0 x 100 = 1000."""
+    reserved = {"id": "res", "accelerator": "g", "kind": "reserved", "block_chips": 1, "max_chips": 100,
+                "price_per_chip_hour": 1.0, "committed": [{"blocks": 10, "through": "q2"}]}
+    periods = [{"id": f"q{i}", "hours": 100} for i in (1, 2, 3)]
+    return _solved(tmp_path_factory, "signed", _over_time([reserved, ON_DEMAND], extra={"periods": periods}))
+
+
+def test_signed_contracts_hold_through_their_last_period(signed):
+    loaded, plan, table = signed
+    assert check_plan(loaded, plan, table) == []  # q1 and q2 on the signed blocks
+    assert [(c["bought_in"], c["blocks"]) for c in plan["commitments"]] == [("q3", 10)]
+    assert plan["cost"]["total"] == 1000.0
+
+    def unbought(p):  # without q3's purchase the signed blocks, over after q2, hold nothing in q3
+        p["commitments"].clear()
+        p["cost"].update(total=0.0, per_hour=0.0)
+        p["objective"]["value"] = 0.0
+    assert violations(signed, unbought) == ["pool res in q3/all: 10 chips used > 0 under active contracts"]
+
+
+def test_plans_without_commitment_rows_commit_whole_blocks_per_pool(solved):
+    def legacy(chips):  # a plan from before contracts over time: a-res commits `chips` in its pools row
+        def edit(p):
+            p.pop("commitments")
+            next(q for q in p["pools"] if q["pool"] == "a-res")["chips_committed"] = chips
+            p["cost"].update(total=1100.0 + 150.0 * chips, per_hour=11.0 + 1.5 * chips)
+            p["objective"]["value"] = 11.0 + 1.5 * chips
+        return edit
+    assert violations(solved, legacy(4)) == []
+    assert violations(solved, legacy(8)) == []  # a second block, paid
+    assert violations(solved, legacy(6)) == ["pool a-res: committed 6 chips is not whole blocks"]
+    assert violations(solved, legacy(0)) == ["pool a-res in p1/all: 1 chips used > 0 under active contracts"]
