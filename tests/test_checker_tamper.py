@@ -816,9 +816,11 @@ def test_commitment_last_period_inside_the_horizon(contracted_within):
 
 @pytest.fixture(scope="module")
 def signed(tmp_path_factory):
-    """10 blocks of 1 chip already signed through q2 (sunk: free here); q3 buys 10 for 10 x 1.0 x 100 = 1000."""
+    """10 blocks of 1 chip already signed through q2 in two contracts (sunk: free here); q3 buys 10 for
+    10 x 1.0 x 100 = 1000."""
     reserved = {"id": "res", "accelerator": "g", "kind": "reserved", "block_chips": 1, "max_chips": 100,
-                "price_per_chip_hour": 1.0, "committed": [{"blocks": 10, "through": "q2"}]}
+                "price_per_chip_hour": 1.0, "committed": [{"blocks": 6, "through": "q2"},
+                                                                        {"blocks": 4, "through": "q2"}]}
     periods = [{"id": f"q{i}", "hours": 100} for i in (1, 2, 3)]
     return _solved(tmp_path_factory, "signed", _over_time([reserved, ON_DEMAND], extra={"periods": periods}))
 
@@ -848,3 +850,8 @@ def test_plans_without_commitment_rows_commit_whole_blocks_per_pool(solved):
     assert violations(solved, legacy(8)) == []  # a second block, paid
     assert violations(solved, legacy(6)) == ["pool a-res: committed 6 chips is not whole blocks"]
     assert violations(solved, legacy(0)) == ["pool a-res in p1/all: 1 chips used > 0 under active contracts"]
+
+    def neither(p):  # no commitment rows and no pools rows: nothing committed
+        legacy(0)(p)
+        p.pop("pools")
+    assert violations(solved, neither) == ["pool a-res in p1/all: 1 chips used > 0 under active contracts"]
