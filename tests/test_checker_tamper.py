@@ -611,12 +611,15 @@ def sliced(tmp_path_factory):
     wafers (prepaid, free) arrive in q2: 10.
     q1: base 10 spot (800), peak 10 spot + 10 on demand (200 + 600).  q2: base 10 wafer, peak 10 wafer +
     10 spot (200). Total 1800, 9 per hour. Fleet q1: spot 10, od 10; q2: wafer 10, spot 10."""
+    return _solved(tmp_path_factory, "sliced", _sliced_spec())
+
+
+def _sliced_spec(**options):
     spot = {"id": "spot", "accelerator": "g", "kind": "spot", "max_chips": 20, "price_per_chip_hour": 1.0,
             "availability": {"peak": 0.5}}
     wafer = {"id": "wafer", "accelerator": "g", "kind": "prepaid", "max_chips": {"q1": 0, "q2": 10}}
-    return _solved(tmp_path_factory, "sliced", _over_time(
-        [spot, wafer, ON_DEMAND], shape={"peak": 2.0},
-        extra={"slices": [{"id": "peak", "weight": 0.2}, {"id": "base", "weight": 0.8}]}))
+    return _over_time([spot, wafer, ON_DEMAND], shape={"peak": 2.0}, options=options,
+                      extra={"slices": [{"id": "peak", "weight": 0.2}, {"id": "base", "weight": 0.8}]})
 
 
 def _row(rows, **match):
@@ -855,3 +858,25 @@ def test_plans_without_commitment_rows_commit_whole_blocks_per_pool(solved):
         legacy(0)(p)
         p.pop("pools")
     assert violations(solved, neither) == ["pool a-res in p1/all: 1 chips used > 0 under active contracts"]
+
+
+def test_fleet_rows_of_one_deployment_add_up(sliced):
+    def split(p):  # the q1 spot fleet as two rows of 5
+        row = _row(p["fleet"], period="q1", pool="spot")
+        row["replicas"] = 5
+        p["fleet"].append(dict(row))
+    assert violations(sliced, split, fleet_follows=False) == []
+
+
+def test_churn_is_counted_from_the_second_period_without_a_fleet(sliced, tmp_path):
+    # the same plan under churn options: no fleet before q1, so q1 moves nothing; q2 moves od 10 out, wafer
+    # 10 in: 20 chips (spot stays)
+    _, plan, table = sliced
+    priced = load_scenario(write_scenario(tmp_path / "priced", _sliced_spec(churn_cost_per_chip=1.0)))
+    assert check_plan(priced, plan, table) == [
+        "cost.total 1800.0 != 1820.0 recomputed from the rows (pools 1800.0, churn 20.0, shedding 0.0)",
+        "objective 9.0 != 9.1 (horizon total over its hours)"]
+    limited = load_scenario(write_scenario(tmp_path / "limited", _sliced_spec(max_churn_chips={"q1": 0, "q2": 19})))
+    assert check_plan(limited, plan, table) == ["q2: 20 chips moved > max_churn_chips 19"]
+    limited = load_scenario(write_scenario(tmp_path / "enough", _sliced_spec(max_churn_chips={"q1": 0, "q2": 20})))
+    assert check_plan(limited, plan, table) == []
