@@ -859,6 +859,11 @@ def test_plans_without_commitment_rows_commit_whole_blocks_per_pool(solved):
         p.pop("pools")
     assert violations(solved, neither) == ["pool a-res in p1/all: 1 chips used > 0 under active contracts"]
 
+    def unsaid(p):  # the a-res row without chips_committed: nothing committed there
+        legacy(0)(p)
+        next(q for q in p["pools"] if q["pool"] == "a-res").pop("chips_committed")
+    assert violations(solved, unsaid) == ["pool a-res in p1/all: 1 chips used > 0 under active contracts"]
+
 
 def test_fleet_rows_of_one_deployment_add_up(sliced):
     def split(p):  # the q1 spot fleet as two rows of 5
