@@ -885,3 +885,15 @@ def test_churn_is_counted_from_the_second_period_without_a_fleet(sliced, tmp_pat
     assert check_plan(limited, plan, table) == ["q2: 20 chips moved > max_churn_chips 19"]
     limited = load_scenario(write_scenario(tmp_path / "enough", _sliced_spec(max_churn_chips={"q1": 0, "q2": 20})))
     assert check_plan(limited, plan, table) == []
+
+
+def test_rows_name_a_period_and_slice_of_the_scenario(solved):
+    assert violations(solved, _first_row(period="q9")) == [
+        "routing[0] (bulk bucket 0 on distilled/a): unknown period 'q9' or slice 'all'"]
+    assert violations(solved, _first_row(slice="peak")) == [
+        "routing[0] (bulk bucket 0 on distilled/a): unknown period 'p1' or slice 'peak'"]
+    spare = {"model": "plain", "accelerator": "b", "chips_per_replica": 2, "pool": "b-od", "replicas": 1, "chips": 2}
+    assert violations(solved, lambda p: p["replicas"].append({**spare, "period": "q9"}), fleet_follows=False) == [
+        "replicas[4]: unknown period 'q9' or slice 'all'"]
+    assert violations(solved, lambda p: p["replicas"].append({**spare, "slice": "peak"}), fleet_follows=False) == [
+        "replicas[4]: unknown period 'p1' or slice 'peak'"]
