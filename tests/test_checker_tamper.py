@@ -864,6 +864,21 @@ def test_plans_without_commitment_rows_commit_whole_blocks_per_pool(solved):
         next(q for q in p["pools"] if q["pool"] == "a-res").pop("chips_committed")
     assert violations(solved, unsaid) == ["pool a-res in p1/all: 1 chips used > 0 under active contracts"]
 
+    def no_period(p):  # pools rows from before periods: the first period
+        legacy(4)(p)
+        next(q for q in p["pools"] if q["pool"] == "a-res").pop("period")
+    assert violations(solved, no_period) == []
+
+
+def test_plans_without_commitment_rows_commit_per_period(contracted):
+    def legacy(p):  # res commits its 10 chips in q2's pools row, paid for q2's 100 hours alone
+        p.pop("commitments")
+        assert [(q["pool"], q["period"], q["chips_committed"]) for q in p["pools"] if q["pool"] == "res"] == [
+            ("res", "q1", 0), ("res", "q2", 10)]
+        p["cost"].update(total=4000.0, per_hour=20.0)
+        p["objective"]["value"] = 20.0
+    assert violations(contracted, legacy) == []
+
 
 def test_fleet_rows_of_one_deployment_add_up(sliced):
     def split(p):  # the q1 spot fleet as two rows of 5
