@@ -912,3 +912,32 @@ def test_rows_name_a_period_and_slice_of_the_scenario(solved):
         "replicas[4]: unknown period 'q9' or slice 'all'"]
     assert violations(solved, lambda p: p["replicas"].append({**spare, "slice": "peak"}), fleet_follows=False) == [
         "replicas[4]: unknown period 'p1' or slice 'peak'"]
+
+
+@pytest.fixture(scope="module")
+def mixed_quality(tmp_path_factory):
+    """`hi` (q 80, 1 req/s per chip) and `lo` (q 60, 2 req/s) serve w, mean q >= 70 per period over its
+    slices' requests. Peak (weight 0.2) 20 req/s: 30% hi (6 replicas), 70% lo (7); base (0.8) 10 req/s:
+    60% hi (6), 40% lo (2). Requests per period: peak 4 units at 66, base 8 at 72: 840 / 12 = 70."""
+    spec = _over_time([ON_DEMAND], quality={"metric": "q", "min_mean": 70}, shape={"peak": 2.0},
+                      extra={"slices": [{"id": "peak", "weight": 0.2}, {"id": "base", "weight": 0.8}]})
+    spec.update(models=[{"id": "hi", "quality": {"q": 80}}, {"id": "lo", "quality": {"q": 60}}],
+                profiles=[("hi", "g", 1, 1000, 100, 1.0), ("lo", "g", 1, 1000, 100, 2.0)])
+    return _solved(tmp_path_factory, "quality", spec)
+
+
+def test_mean_quality_weighs_each_slices_requests(mixed_quality):
+    loaded, plan, table = mixed_quality
+    assert check_plan(loaded, plan, table) == []
+    assert sorted((r["period"], r["slice"], r["model"], r["share"]) for r in plan["routing"]) == [
+        (t, s, m, share) for t in ("q1", "q2") for s, m, share in (
+            ("base", "hi", 0.6), ("base", "lo", 0.4), ("peak", "hi", 0.3), ("peak", "lo", 0.7))]
+
+    def base_leans_low(p):  # q1 base half on lo, on a third lo replica (3.0 x 80 h = 240 more): base mean 70
+        _row(p["routing"], period="q1", slice="base", model="hi").update(share=0.5, requests_per_s=5.0)
+        _row(p["routing"], period="q1", slice="base", model="lo").update(share=0.5, requests_per_s=5.0)
+        _row(p["replicas"], period="q1", slice="base", model="lo").update(replicas=3, chips=3)
+        p["cost"].update(total=5640.0, per_hour=28.2)
+        p["objective"]["value"] = 28.2
+    # q1: peak 4 units at 66 + base 8 at 70 = 824 over 12 (weighing by rate alone would say 2020 / 30)
+    assert violations(mixed_quality, base_leans_low) == ["w in q1: mean q 68.6667 below min_mean 70.0"]
