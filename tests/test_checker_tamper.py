@@ -941,3 +941,18 @@ def test_mean_quality_weighs_each_slices_requests(mixed_quality):
         p["objective"]["value"] = 28.2
     # q1: peak 4 units at 66 + base 8 at 70 = 824 over 12 (weighing by rate alone would say 2020 / 30)
     assert violations(mixed_quality, base_leans_low) == ["w in q1: mean q 68.6667 below min_mean 70.0"]
+
+
+def test_churn_counts_chips_against_the_fleet_before(solved, tmp_path):
+    # the same plan after a fleet of one plain replica (2 chips) on b-od: p1 adds the spot plain (2 chips),
+    # distilled (1) and 2 frontier (2): 5 chips moved
+    loaded, plan, table = solved
+    before = [{"model": "plain", "accelerator": "b", "chips_per_replica": 2, "pool": "b-od", "replicas": 1}]
+    priced = load_scenario(write_scenario(tmp_path / "p", {**SPEC, "extra": {"fleet": before},
+                                                           "options": {"churn_cost_per_chip": 1.0}}))
+    assert check_plan(priced, plan, table) == [
+        "cost.total 1700.0 != 1705.0 recomputed from the rows (pools 1700.0, churn 5.0, shedding 0.0)",
+        "objective 17.0 != 17.05 (horizon total over its hours)"]
+    limited = load_scenario(write_scenario(tmp_path / "l", {**SPEC, "extra": {"fleet": before},
+                                                            "options": {"max_churn_chips": 4}}))
+    assert check_plan(limited, plan, table) == ["p1: 5 chips moved > max_churn_chips 4"]
