@@ -956,3 +956,11 @@ def test_churn_counts_chips_against_the_fleet_before(solved, tmp_path):
     limited = load_scenario(write_scenario(tmp_path / "l", {**SPEC, "extra": {"fleet": before},
                                                             "options": {"max_churn_chips": 4}}))
     assert check_plan(limited, plan, table) == ["p1: 5 chips moved > max_churn_chips 4"]
+
+
+def test_plans_without_commitment_rows_keep_the_signed_contracts(signed):
+    def legacy(p):  # q3's 10 chips committed in its pools row; q1 and q2 stand on the signed blocks
+        p.pop("commitments")
+        for q in p["pools"]:
+            q["chips_committed"] = 10 if (q["pool"], q["period"]) == ("res", "q3") else 0
+    assert violations(signed, legacy) == []
