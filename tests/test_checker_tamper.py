@@ -752,13 +752,32 @@ def test_commitments_lead_term_and_blocks(contracted):
 
 
 def test_commitments_name_a_reserved_pool_and_a_period_of_use(contracted):
+    # each bad row put first: the rows after a skipped one must still be counted
     extra = {"pool": "res", "bought_in": "q2", "blocks": 0, "chips": 0, "first_period": "q2", "cost": 0.0}
-    assert violations(contracted, lambda p: p["commitments"].append(extra)) == [
-        "commitments[1]: bought in q2 with lead 1, never usable inside the horizon"]
-    assert violations(contracted, lambda p: p["commitments"].append({**extra, "bought_in": "q9"})) == [
-        "commitments[1]: unknown period 'q9'"]
-    assert violations(contracted, lambda p: p["commitments"].append({**extra, "pool": "od"})) == [
-        "commitments[1]: 'od' is not a reserved pool"]
+    assert violations(contracted, lambda p: p["commitments"].insert(0, extra)) == [
+        "commitments[0]: bought in q2 with lead 1, never usable inside the horizon"]
+    assert violations(contracted, lambda p: p["commitments"].insert(0, {**extra, "bought_in": "q9"})) == [
+        "commitments[0]: unknown period 'q9'"]
+    assert violations(contracted, lambda p: p["commitments"].insert(0, {**extra, "pool": "od"})) == [
+        "commitments[0]: 'od' is not a reserved pool"]
+    assert violations(contracted, lambda p: p["commitments"].insert(0, {**extra, "blocks": -1})) == [
+        "commitments[0]: blocks must be a whole number >= 0"]
+
+
+@pytest.fixture(scope="module")
+def uneven(tmp_path_factory):
+    """q1 of 100 hours, q2 of 50: blocks bought in q1 serve q2 (lead 1, term 1): q1 on demand 3000, the
+    contract 10 x 1.0 x 50 = 500."""
+    reserved = {"id": "res", "accelerator": "g", "kind": "reserved", "block_chips": 1, "max_chips": 100,
+                "price_per_chip_hour": 1.0, "lead_periods": 1, "term_periods": 1}
+    periods = [{"id": "q1", "hours": 100}, {"id": "q2", "hours": 50}]
+    return _solved(tmp_path_factory, "uneven", _over_time([reserved, ON_DEMAND], extra={"periods": periods}))
+
+
+def test_plans_without_commitment_rows_pay_their_periods_hours(uneven):
+    loaded, plan, table = uneven
+    assert check_plan(loaded, plan, table) == [] and plan["cost"]["total"] == 3500.0
+    assert violations(uneven, lambda p: p.pop("commitments")) == []  # res commits 10 chips in q2's row: 500
 
 
 @pytest.fixture(scope="module")
