@@ -642,6 +642,8 @@ def test_fleet_below_a_slices_replicas(sliced):
         _row(p["fleet"], period="q1", pool="od")["replicas"] = 9
     assert violations(sliced, shrink, fleet_follows=False) == [
         "fleet of m/g x1 in od, q1: 9 < 10 replicas running in slice peak"]
+    assert violations(sliced, lambda p: p["fleet"].remove(_row(p["fleet"], period="q1", pool="od")),
+                      fleet_follows=False) == ["fleet of m/g x1 in od, q1: 0 < 10 replicas running in slice peak"]
     # without fleet rows (a plan from before fleets) the largest slice is the fleet
     assert violations(sliced, lambda p: p.pop("fleet"), fleet_follows=False) == []
 
@@ -650,6 +652,12 @@ def test_fleet_beyond_the_pools_cap(sliced):
     def grow(p):  # an 11th wafer in q2 (10 delivered) that no slice runs
         _row(p["fleet"], period="q2", pool="wafer")["replicas"] = 11
     assert violations(sliced, grow, fleet_follows=False) == ["fleet in wafer, q2: 11 chips > max_chips 10"]
+
+
+def test_fleet_cap_counts_chips(solved):
+    def second_spot_replica(p):  # 2 plain replicas of 2 chips in b-spot's 2 chips, running in no slice
+        _row(p["fleet"], pool="b-spot")["replicas"] = 2
+    assert violations(solved, second_spot_replica, fleet_follows=False) == ["fleet in b-spot, p1: 4 chips > max_chips 2"]
 
 
 def test_spot_within_availability_in_each_slice(sliced):
@@ -743,6 +751,19 @@ def test_commitments_lead_term_and_blocks(contracted):
     # priced for q2 alone, as if the term ended at the horizon
     assert violations(contracted, lambda p: p["commitments"][0].update(cost=1000.0)) == [
         "commitments[0]: cost 1000.0 != 2000.0 (blocks x chips x price x the hours of its whole term)"]
+
+    def split(p):  # two rows of 5 blocks, each paid 1000
+        first = p["commitments"][0]
+        first.update(blocks=5, chips=5, cost=1000.0)
+        p["commitments"].append(dict(first))
+    assert violations(contracted, split) == []
+
+    def q1_on_blocks_not_yet_usable(p):  # q1's 10 replicas moved onto the blocks, usable from q2 only
+        _row(p["replicas"], period="q1", pool="od")["pool"] = "res"
+        p["cost"].update(total=2000.0, per_hour=10.0)
+        p["objective"]["value"] = 10.0
+    assert violations(contracted, q1_on_blocks_not_yet_usable) == [
+        "pool res in q1/all: 10 chips used > 0 under active contracts"]
 
     def nine_blocks(p):  # 10 chips used in q2 on 9 blocks, every cost reported for 9
         p["commitments"][0].update(blocks=9, chips=9, cost=1800.0)
