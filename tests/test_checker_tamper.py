@@ -654,6 +654,11 @@ def test_fleet_beyond_the_pools_cap(sliced):
     assert violations(sliced, grow, fleet_follows=False) == ["fleet in wafer, q2: 11 chips > max_chips 10"]
 
 
+def test_a_single_replica_needs_its_fleet_row(solved):
+    assert violations(solved, lambda p: p["fleet"].remove(_row(p["fleet"], model="distilled")),
+                      fleet_follows=False) == ["fleet of distilled/a x1 in a-res, p1: 0 < 1 replicas running in slice all"]
+
+
 def test_fleet_cap_counts_chips(solved):
     def second_spot_replica(p):  # 2 plain replicas of 2 chips in b-spot's 2 chips, running in no slice
         _row(p["fleet"], pool="b-spot")["replicas"] = 2
