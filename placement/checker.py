@@ -313,6 +313,12 @@ def _contracts(scenario, plan, periods, hours):
         if row.get("first_period") != periods[first]:
             problems.append(f"commitments[{i}]: first_period {row.get('first_period')} != {periods[first]} "
                             f"(bought in {row['bought_in']}, lead {pool.lead_periods})")
+        last = first + pool.term_periods - 1
+        if last < len(periods) and "last_period" in row and row["last_period"] != periods[last]:
+            problems.append(f"commitments[{i}]: last_period {row['last_period']} != {periods[last]} "
+                            f"(first {periods[first]}, term {pool.term_periods})")
+        if "chips" in row and row["chips"] != blocks * pool.block_chips:
+            problems.append(f"commitments[{i}]: chips {row['chips']} != {blocks} blocks x {pool.block_chips}")
         term_hours = 0.0
         for j in range(pool.term_periods):
             t = first + j
