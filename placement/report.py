@@ -165,13 +165,16 @@ def summary_markdown(plan: dict[str, Any]) -> str:
             ["model", "accelerator", "chips/replica", "pool", "replicas", "chips"],
             [[r["model"], r["accelerator"], r["chips_per_replica"], r["pool"], r["replicas"], r["chips"]]
              for r in plan["replicas"]]), ""]
-        lines += ["## Routing", "", _table(
-            ["workload", "bucket", "in/out tokens", "model", "accelerator", "share", "req/s", "replica req/s",
-             "tok/s/user", "ttft s"],
-            [[r["workload"], r["bucket"], f"{r['input_tokens']:,}/{r['output_tokens']:,}", r["model"],
-              f"{r['accelerator']} x{r['chips_per_replica']}", f"{r['share']:.1%}", f"{r['requests_per_s']:.3g}",
-              f"{r['replica_requests_per_s']:.3g}", _opt(r.get("output_tokens_per_s_per_user"), "{:,.0f}"),
-              _opt(r.get("ttft_s"), "{:.2f}")] for r in plan["routing"]]), ""]
+        if len(plan["routing"]) > MAX_ROUTING_ROWS:  # a fleet-sized plan: aggregate, the rows are in routing.csv
+            lines += routing_by_workload(plan)
+        else:
+            lines += ["## Routing", "", _table(
+                ["workload", "bucket", "in/out tokens", "model", "accelerator", "share", "req/s", "replica req/s",
+                 "tok/s/user", "ttft s"],
+                [[r["workload"], r["bucket"], f"{r['input_tokens']:,}/{r['output_tokens']:,}", r["model"],
+                  f"{r['accelerator']} x{r['chips_per_replica']}", f"{r['share']:.1%}", f"{r['requests_per_s']:.3g}",
+                  f"{r['replica_requests_per_s']:.3g}", _opt(r.get("output_tokens_per_s_per_user"), "{:,.0f}"),
+                  _opt(r.get("ttft_s"), "{:.2f}")] for r in plan["routing"]]), ""]
         shed = [u for u in plan.get("unserved", []) if u["share"] > 0]
         if shed:
             lines += ["## Shed", "", _table(["workload", "bucket", "share", "req/s"],
@@ -191,10 +194,34 @@ def summary_markdown(plan: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# beyond this many routing rows summary.md aggregates them (routing.csv and .parquet keep every row)
+MAX_ROUTING_ROWS = 200
+
+
+def routing_by_workload(plan: dict[str, Any]) -> list[str]:
+    """Routing summed per (model, accelerator): what a person reads in a fleet-sized plan."""
+    totals: dict[tuple[str, str], list[float]] = {}
+    workloads: dict[tuple[str, str], set] = {}
+    for r in plan["routing"]:
+        key = (r["model"], r["accelerator"])
+        workloads.setdefault(key, set()).add(r["workload"])
+        total = totals.setdefault(key, [0.0, 0.0])
+        total[0] += r["requests_per_s"]
+        total[1] += r["requests_per_s"] / r["replica_requests_per_s"] if r["replica_requests_per_s"] else 0.0
+    rows = [[m, a, f"{len(workloads[(m, a)]):,}", f"{rate:.4g}", f"{load:.4g}"]
+            for (m, a), (rate, load) in sorted(totals.items())]
+    return [f"## Routing ({len(plan['routing']):,} rows in routing.csv; here per model and accelerator)",
+            "", _table(["model", "accelerator", "workloads", "req/s", "replica load"], rows), ""]
+
+
 def _explanations_and_baselines(plan: dict[str, Any], objective: dict[str, Any], currency: str) -> list[str]:
     lines: list[str] = []
-    if plan.get("explanations"):
-        lines += ["## Why this split", ""] + [f"- {_inline(s)}" for s in plan["explanations"]] + [""]
+    explained = plan.get("explanations") or []
+    if explained:
+        shown = explained[:MAX_ROUTING_ROWS]
+        lines += ["## Why this split", ""] + [f"- {_inline(s)}" for s in shown] + [""]
+        if len(explained) > len(shown):
+            lines += [f"... and {len(explained) - len(shown):,} more buckets: plan.json `explanations`.", ""]
     if plan.get("baselines"):
         lines += ["## Single-accelerator baselines", "", _table(
             ["baseline", "feasible", "cost/h", "this plan saves"],

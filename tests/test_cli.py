@@ -184,3 +184,23 @@ def test_example_solves_and_tells_the_speed_lane_story(tmp_path):
     assert wafers["chips_used"] > 0
     summary = (out / "summary.md").read_text()
     assert "Why this split" in summary and "600" in summary
+
+
+def test_a_fleet_sized_summary_aggregates_its_rows(tmp_path):
+    """Beyond 200 routing rows summary.md sums them per model and accelerator (the CSVs keep every row)."""
+    import json
+
+    from placement.report import MAX_ROUTING_ROWS, summary_markdown
+
+    out = tmp_path / "plan"
+    assert run("solve", str(EXAMPLE), "--out", str(out), "--no-baselines").returncode == 0
+    plan = json.loads((out / "plan.json").read_text())
+    small = summary_markdown(plan)
+    assert "## Routing\n" in small and "| coding-interactive | 0 | 24,000/1,500 |" in small
+    plan["routing"] = plan["routing"] * (MAX_ROUTING_ROWS // len(plan["routing"]) + 1)
+    plan["explanations"] = plan["explanations"] * (MAX_ROUTING_ROWS // len(plan["explanations"]) + 1)
+    big = summary_markdown(plan)
+    assert f"## Routing ({len(plan['routing']):,} rows in routing.csv; here per model and accelerator)" in big
+    assert "| codex-spark | cerebras-wse3 | 3 |" in big      # three workloads reach spark on the wafers
+    assert "| coding-interactive | 0 | 24,000/1,500 |" not in big
+    assert "more buckets: plan.json `explanations`" in big
