@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from placement.capacity_types import KINDS, reserved
-from placement.formulation import SECONDS_PER_HOUR
+from placement.formulation import SECONDS_PER_HOUR, per_use_price
 from placement.indexsets import IndexSets
 
 SHARE_EPS = 1e-9       # shares below this are numerical noise, reported as 0
@@ -124,7 +124,7 @@ def trim_replicas(sets: IndexSets, placed: np.ndarray, needed: np.ndarray) -> np
     position. Trimming never raises cost and never breaks a constraint.
     """
     placements = sets.placements
-    price = sets.pools["price_per_chip_hour"].to_numpy() * (sets.pools["kind"].isin(["on_demand", "spot"])).to_numpy()
+    price = per_use_price(sets)                    # each pool kind's own rule (capacity_types)
     order = np.lexsort((placements["pool_position"].to_numpy(), price[placements["pool_position"].to_numpy()],
                         placements["deployment"].to_numpy()))
     deployment = placements["deployment"].to_numpy()[order]

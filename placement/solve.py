@@ -214,8 +214,8 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
         return replace(result, bound=bound), lp_bound
     notes.append("MIP found nothing better than the heuristic plan in time")
     message = f"{result.message}; plan from the heuristic (the MIP found nothing better in time)"
-    status = Status.OPTIMAL if relative_gap(incumbent[1], bound) is not None and \
-        relative_gap(incumbent[1], bound) <= settings.mip_gap else Status.FEASIBLE
+    gap = relative_gap(incumbent[1], bound)
+    status = Status.OPTIMAL if gap is not None and gap <= settings.mip_gap else Status.FEASIBLE
     return SolverResult(status, incumbent[0], incumbent[1], bound, result.solve_s, result.backend,
                         result.engine, result.version, message.strip("; ")), lp_bound
 

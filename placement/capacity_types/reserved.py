@@ -62,11 +62,6 @@ def add_variables(model, sets, elastic=None) -> None:
     model.add_variables("blocks", coords, upper=upper, cost=price[:, None] * block[:, None] * hours, integer=True)
 
 
-def committed_blocks(sets, positions: np.ndarray) -> np.ndarray:
-    """Blocks already signed and active in each period, shape (R, T)."""
-    return sets.committed[positions]
-
-
 def add_constraints(model, sets, elastic=None) -> None:
     positions = pools_of_kind(sets, KIND)
     if not len(positions):
@@ -76,7 +71,7 @@ def add_constraints(model, sets, elastic=None) -> None:
     active = window(sets, positions)
     r, tau, t = np.nonzero(active)
     S = len(sets.horizon.slice_ids)
-    signed = committed_blocks(sets, positions) * block[:, None]
+    signed = sets.committed[positions] * block[:, None]   # chips of signed contracts, (R, T)
 
     def commitment(coords, dense):
         if dense == ("period", "slice"):
