@@ -220,9 +220,13 @@ def check_plan(loaded: LoadedScenario, plan: dict[str, Any], table: pd.DataFrame
         if needed > have + TOL * max(1.0, needed):
             problems.append(f"deployment {key}: load {needed:.9g} replicas exceeds {have} replicas")
 
-    blocks_active, contract_cost, contract_problems = _contracts(scenario, plan, periods, hours)
+    blocks_active, contract_cost, contract_chip_hours, contract_problems = _contracts(scenario, plan, periods, hours)
     problems += contract_problems
     cost = sum(contract_cost.values())
+    # chip-hours billed per pool at its price (what break-even searches read from cost.by_pool)
+    billed: dict[str, float] = defaultdict(float)
+    for pool_id, chip_hours in contract_chip_hours:
+        billed[pool_id] += chip_hours
     for pool in scenario.pools:
         for period in periods:
             cap = pool.cap(period)
@@ -239,6 +243,7 @@ def check_plan(loaded: LoadedScenario, plan: dict[str, Any], table: pd.DataFrame
                                         "under active contracts")
                 elif pool.kind in ("on_demand", "spot"):
                     cost += chips * pool.price * hours[period] * weights[slice_]
+                    billed[pool.id] += chips * hours[period] * weights[slice_]
             if pool.kind == "reserved" and blocks_active.get((pool.id, period), 0) * pool.block_chips > cap:
                 problems.append(f"pool {pool.id} in {period}: {blocks_active[(pool.id, period)]} active blocks "
                                 f"x {pool.block_chips} chips > max_chips {cap}")
@@ -251,6 +256,11 @@ def check_plan(loaded: LoadedScenario, plan: dict[str, Any], table: pd.DataFrame
                 spot = sum(used.get((p.id, period, slice_), 0) for p in scenario.pools if p.kind == "spot")
                 if spot > share * total + TOL * max(1.0, total):
                     problems.append(f"{period}/{slice_}: {spot} of {total} chips on spot > max_spot_share {share}")
+
+    for row in (plan.get("cost") or {}).get("by_pool") or []:
+        if "billed_chip_hours" in row and not _close(float(row["billed_chip_hours"]), billed[row.get("pool")], 1e-7):
+            problems.append(f"cost.by_pool {row.get('pool')}: billed_chip_hours {row['billed_chip_hours']} != "
+                            f"{billed[row.get('pool')]} recomputed from the rows")
 
     churn_cost, fleet_problems = _fleet_and_churn(scenario, plan, periods, placed)
     problems += fleet_problems
@@ -276,6 +286,7 @@ def _contracts(scenario, plan, periods, hours):
     problems: list[str] = []
     active: dict[tuple[str, str], int] = defaultdict(int)
     paid: dict[int, float] = {}
+    chip_hours: list[tuple[str, float]] = []   # (pool, chip-hours of one purchase's whole term)
     pools = {p.id: p for p in scenario.pools}
     position = {p: i for i, p in enumerate(periods)}
     for pool in scenario.pools:
@@ -292,7 +303,8 @@ def _contracts(scenario, plan, periods, hours):
                     problems.append(f"pool {pool.id}: committed {committed} chips is not whole blocks")
                 active[(pool.id, row.get("period", periods[0]))] += committed // pool.block_chips
                 paid[len(paid)] = committed * pool.price * hours[row.get("period", periods[0])]
-        return active, paid, problems
+                chip_hours.append((pool.id, committed * hours[row.get("period", periods[0])]))
+        return active, paid, chip_hours, problems
     for i, row in enumerate(commitments):
         pool = pools.get(row.get("pool"))
         if pool is None or pool.kind != "reserved":
@@ -326,10 +338,11 @@ def _contracts(scenario, plan, periods, hours):
                 active[(pool.id, periods[t])] += blocks
             term_hours += hours[periods[min(t, len(periods) - 1)]]
         paid[i] = blocks * pool.block_chips * pool.price * term_hours
+        chip_hours.append((pool.id, blocks * pool.block_chips * term_hours))
         if "cost" in row and not _close(float(row["cost"]), paid[i], 1e-7):
             problems.append(f"commitments[{i}]: cost {row['cost']} != {paid[i]} (blocks x chips x price x "
                             "the hours of its whole term)")
-    return active, paid, problems
+    return active, paid, chip_hours, problems
 
 
 def _fleet_and_churn(scenario, plan, periods, placed) -> tuple[float, list[str]]:

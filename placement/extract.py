@@ -39,6 +39,9 @@ class Solution:
     total_hours: float
     fixed: float                  # sunk: signed contracts and prepaid fixed_cost over the horizon
     extra: dict = field(default_factory=dict)
+    # per pool: chip-hours billed at its price, beyond-horizon terms included; the plan's cost moves by
+    # this much per unit of the pool's price (what a break-even search needs, any number of periods)
+    billed_chip_hours: dict = field(default_factory=dict)
 
     @property
     def pools_total(self) -> float:
@@ -104,7 +107,7 @@ def extract(model, sets: IndexSets, x: np.ndarray, solver_blocks: np.ndarray | N
     used = np.zeros((len(sets.pools), T, S))
     np.add.at(used, pool_of, running * chips[:, None, None])
     bought = choose_blocks(sets, used, solver_blocks)
-    pools, commitments, paid, beyond = _pool_rows(sets, used, bought, periods)
+    pools, commitments, paid, beyond, billed = _pool_rows(sets, used, bought, periods)
     churn = _churn(sets, fleet, periods)
     by_period = pd.DataFrame({"period": periods, "pools": paid.sum(axis=0), "churn": churn["cost"].to_numpy(),
                               "unserved_penalty": penalty.sum(axis=(0, 2)), "hours": horizon.hours})
@@ -114,7 +117,7 @@ def extract(model, sets: IndexSets, x: np.ndarray, solver_blocks: np.ndarray | N
     total = float(by_period["total"].sum() + beyond)
     fixed = _fixed_cost(sets)
     return Solution(routing, unserved, replicas, fleet_rows, pools, commitments, by_period, churn, total, beyond,
-                    horizon.total_hours, fixed)
+                    horizon.total_hours, fixed, billed_chip_hours=billed)
 
 
 def trim_replicas(sets: IndexSets, placed: np.ndarray, needed: np.ndarray) -> np.ndarray:
@@ -202,15 +205,19 @@ def _pool_rows(sets, used, bought, periods):
     rows, commitments = [], []
     paid = np.zeros((len(sets.pools), len(periods)))
     beyond = 0.0
+    billed = {}
     pools = sets.pools
     for i, pool in enumerate(pools.itertuples(index=False)):
         largest = used[i].max(axis=1)
         block = pool.block_chips
+        at_unit_price = pool._replace(price_per_chip_hour=1.0)
         if pool.kind == "reserved":
             active_blocks = sets.committed[i] + reserved.window(sets, np.array([i]))[0].T.astype(float) @ bought[i]
             committed = active_blocks * block
             paid[i], after = reserved.period_cost(pool, bought[i], horizon.hours)
             beyond += after
+            unit, unit_after = reserved.period_cost(at_unit_price, bought[i], horizon.hours)
+            billed[pool.pool] = float(unit.sum() + unit_after)
             for tau in np.flatnonzero(bought[i]):
                 first = tau + pool.lead_periods
                 last = first + pool.term_periods - 1
@@ -225,6 +232,7 @@ def _pool_rows(sets, used, bought, periods):
         else:
             committed = largest
             paid[i] = KINDS[pool.kind].period_cost(pool, used[i], horizon.duration)
+            billed[pool.pool] = float(KINDS[pool.kind].period_cost(at_unit_price, used[i], horizon.duration).sum())
         for t, period in enumerate(periods):
             cap = sets.caps[i, t]
             rows.append({
@@ -236,7 +244,7 @@ def _pool_rows(sets, used, bought, periods):
                 "fixed_cost": float(pool.fixed_cost),
             })
     return pd.DataFrame(rows), pd.DataFrame(commitments, columns=[
-        "pool", "bought_in", "blocks", "chips", "first_period", "last_period", "cost"]), paid, beyond
+        "pool", "bought_in", "blocks", "chips", "first_period", "last_period", "cost"]), paid, beyond, billed
 
 
 def _churn(sets, fleet, periods) -> pd.DataFrame:

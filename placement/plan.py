@@ -126,7 +126,8 @@ def _cost(solution, scenario) -> dict[str, Any]:
         "beyond_horizon": solution.beyond_horizon,
         "fixed": solution.fixed,
         "fixed_cost_period": float(pools.drop_duplicates("pool")["fixed_cost"].sum()),
-        "by_pool": [{"pool": p, "kind": k, "per_hour": c / solution.total_hours, "total": c}
+        "by_pool": [{"pool": p, "kind": k, "per_hour": c / solution.total_hours, "total": c,
+                     "billed_chip_hours": solution.billed_chip_hours.get(p, 0.0)}
                     for p, k, c in zip(by_pool["pool"], by_pool["kind"], by_pool["cost"])],
         "by_period": [{"period": row["period"], "total": row["total"], "per_hour": row["total"] / row["hours"],
                        "pools": row["pools"], "churn": row["churn"], "unserved_penalty": row["unserved_penalty"],

@@ -26,7 +26,9 @@ import math
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -251,6 +253,28 @@ def case_task(study: Study, case: Case, out_dir: Path | None) -> dict[str, Any]:
             "out_dir": None if out_dir is None else str(out_dir)}
 
 
+# Set by SIGINT in this process. Some libraries turn a KeyboardInterrupt raised inside their C code into
+# another exception (pandas' to_json: "ValueError: Error calling _values_for_json"), which a case would
+# record as its own failure; a case that saw the interrupt records nothing instead, so a rerun solves it.
+_interrupted = False
+
+
+def _on_interrupt(signum, frame) -> None:
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
+def _watch_interrupts() -> Callable[[], None]:
+    """Note SIGINT in this process (main thread only); returns what restores the previous handler."""
+    global _interrupted
+    _interrupted = False
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGINT, _on_interrupt)
+    return lambda: signal.signal(signal.SIGINT, previous)
+
+
 def run_case(task: dict[str, Any]) -> dict[str, Any]:
     """Edit, validate, solve (single-threaded) and, with out_dir, write the plan folder and the record.
 
@@ -280,6 +304,8 @@ def run_case(task: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - a failed case is recorded, never stops the study
         record.update(status="error", exit_code=int(ExitCode.SOLVER_FAILURE),
                       reason=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=5))
+    if _interrupted:  # whatever the case caught, it was the interrupt: record nothing
+        raise KeyboardInterrupt
     record["seconds"] = round(time.perf_counter() - started, 3)
     record["cpu_seconds"] = round(time.process_time() - cpu_started, 3)  # < seconds: the CPU was shared
     if task["out_dir"] is None:
@@ -375,15 +401,19 @@ def run_study(study: Study | str | Path, out_dir: str | Path | None = None, jobs
         shown = f"{cost:,.2f}/h" if isinstance(cost, (int, float)) else record.get("reason", "")[:80]
         log(f"[{finished}/{len(todo)}] {record['case']}: {record.get('status')} {shown} ({record.get('seconds', 0):.1f} s)")
 
-    if ray:
-        _run_on_ray(study, todo, out, ray, collect)
-    else:
-        workers = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
-        if workers == 1:
-            for case in todo:
-                collect(run_case(case_task(study, case, out))["record"])
+    restore = _watch_interrupts()
+    try:
+        if ray:
+            _run_on_ray(study, todo, out, ray, collect)
         else:
-            _run_in_processes(study, todo, out, workers, collect)
+            workers = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
+            if workers == 1:
+                for case in todo:
+                    collect(run_case(case_task(study, case, out))["record"])
+            else:
+                _run_in_processes(study, todo, out, workers, collect)
+    finally:
+        restore()
     log(f"study {study.name}: {len(todo)} cases solved in {time.perf_counter() - started:.1f} s")
     table = cases_table(study, [records[c.name] for c in study.cases if c.name in records])
     write_study_outputs(study, table, out)
@@ -418,9 +448,11 @@ def _forget_stale(out: Path, study: Study) -> None:
 
 
 def _worker_init() -> None:
-    """Solvers single-threaded: the parallelism is across cases."""
+    """Solvers single-threaded: the parallelism is across cases. A worker notes SIGINT (sent to the whole
+    process group by Ctrl-C) so an interrupted case leaves no record."""
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = "1"
+    _watch_interrupts()
 
 
 def _run_in_processes(study: Study, todo: list[Case], out: Path, workers: int, collect) -> None:

@@ -143,7 +143,7 @@ def break_even_price(loaded: LoadedScenario, settings: SolverSettings, pool_id: 
     unused even when free).
     """
     pool = next(p for p in loaded.scenario.pools if p.id == pool_id)
-    used_now = _billed_chips(base_plan, pool_id) > 0
+    used_now = _billed_per_hour(base_plan, pool_id) > 0
     without = _objective_with_cap(loaded, settings, pool_id, 0)
     if without is None:
         return None, "needed at any price (no plan without it)"
@@ -151,24 +151,28 @@ def break_even_price(loaded: LoadedScenario, settings: SolverSettings, pool_id: 
         price, plan = pool.price, base_plan
     else:
         price, plan = 0.0, _solve(_with_price(loaded, pool_id, 0.0), settings)
-        if plan is None or _billed_chips(plan, pool_id) == 0:
+        if plan is None or _billed_per_hour(plan, pool_id) == 0:
             return None, "unused even when free"
     for _ in range(MAX_NEWTON_STEPS):
-        chips = _billed_chips(plan, pool_id)
+        slope = _billed_per_hour(plan, pool_id)
         cost = plan["objective"]["value"]
-        if chips == 0 or cost >= without - _tolerance(without):
+        if slope == 0 or cost >= without - _tolerance(without):
             return _round(price), ""
-        rest = cost - price * chips           # the plan's cost apart from this pool
-        price = (without - rest) / chips      # where this plan's line meets the cost without the pool
+        rest = cost - price * slope           # the plan's cost apart from this pool
+        price = (without - rest) / slope      # where this plan's line meets the cost without the pool
         plan = _solve(_with_price(loaded, pool_id, price), settings)
         if plan is None:
             return None, "a re-solve failed during the search"
     return _round(price), f"search stopped after {MAX_NEWTON_STEPS} steps"
 
 
-def _billed_chips(plan: dict[str, Any], pool_id: str) -> int:
-    row = next((p for p in plan.get("pools") or [] if p.get("pool") == pool_id), None)
-    return int(row.get("chips_committed", row.get("chips_used")) or 0) if row else 0
+def _billed_per_hour(plan: dict[str, Any], pool_id: str) -> float:
+    """How much the plan's objective (currency per hour of the horizon) moves per unit of the pool's price:
+    the chip-hours it bills there (every period and slice, reserved terms beyond the horizon included)
+    over the horizon's hours. Exact for any number of periods: each pool kind's cost is linear in its price."""
+    row = next((p for p in (plan.get("cost") or {}).get("by_pool") or [] if p.get("pool") == pool_id), None)
+    hours = sum(p["hours"] for p in plan.get("periods") or [])
+    return float(row.get("billed_chip_hours") or 0.0) / hours if row and hours > 0 else 0.0
 
 
 def _with_price(loaded: LoadedScenario, pool_id: str, price: float) -> LoadedScenario:

@@ -97,14 +97,43 @@ def fleet_follows_replicas(plan):
                       "replicas": n} for (m, a, c, pool, t), n in fleet.items()]
 
 
-def violations(solved, edit, fleet_follows=True) -> list[str]:
-    """Violations of the plan after `edit`; the fleet rows follow the edited replica rows unless the test
-    tampers with the fleet itself (fleet_follows=False)."""
+def billed_follows_rows(loaded, plan):
+    """cost.by_pool's billed chip-hours rebuilt from the replica and commitment rows, so a tamper of those
+    rows breaks only the rule under test."""
+    pools = {p.id: p for p in loaded.scenario.pools}
+    periods = [p["id"] for p in plan["periods"]]
+    hours = {p["id"]: p["hours"] for p in plan["periods"]}
+    weight = {s["id"]: s.get("weight", 1.0) for s in plan.get("slices") or [{"id": "all"}]}
+    billed = dict.fromkeys(pools, 0.0)
+    for r in plan.get("replicas", []):
+        if pools.get(r["pool"]) is not None and pools[r["pool"]].kind in ("on_demand", "spot"):
+            billed[r["pool"]] += r["replicas"] * r["chips_per_replica"] * hours.get(r.get("period", periods[0]), 0.0) \
+                * weight.get(r.get("slice", "all"), 0.0)
+    if "commitments" not in plan:  # a plan from before contracts over time: committed chips per pool and period
+        for row in plan.get("pools", []):
+            if pools.get(row["pool"]) is not None and pools[row["pool"]].kind == "reserved":
+                billed[row["pool"]] += row.get("chips_committed", 0) * hours[row.get("period", periods[0])]
+    for c in plan.get("commitments") or []:
+        pool = pools.get(c.get("pool"))
+        if pool is not None and c.get("bought_in") in periods and isinstance(c.get("blocks"), int) \
+                and c["blocks"] >= 0 and pool.kind == "reserved":
+            first = periods.index(c["bought_in"]) + pool.lead_periods
+            term = sum(hours[periods[min(first + j, len(periods) - 1)]] for j in range(pool.term_periods))
+            billed[pool.id] += c["blocks"] * pool.block_chips * term
+    for row in plan["cost"].get("by_pool", []):
+        row["billed_chip_hours"] = billed.get(row["pool"], 0.0)
+
+
+def violations(solved, edit, fleet_follows=True, billed_follows=True) -> list[str]:
+    """Violations of the plan after `edit`; the fleet rows and the billed chip-hours follow the edited rows
+    unless the test tampers with them itself (fleet_follows=False, billed_follows=False)."""
     loaded, plan, table = solved
     tampered = copy.deepcopy(plan)
     edit(tampered)
     if fleet_follows and "replicas" in tampered:
         fleet_follows_replicas(tampered)
+    if billed_follows and isinstance(tampered.get("cost"), dict) and "by_pool" in tampered["cost"]:
+        billed_follows_rows(loaded, tampered)
     return check_plan(loaded, tampered, table)
 
 
@@ -1009,3 +1038,15 @@ def test_plans_without_commitment_rows_keep_the_signed_contracts(signed):
         for q in p["pools"]:
             q["chips_committed"] = 10 if (q["pool"], q["period"]) == ("res", "q3") else 0
     assert violations(signed, legacy) == []
+
+
+def test_billed_chip_hours_are_recomputed_from_the_rows(solved):
+    # the plan bills b-spot 2 chips x 100 h, b-od 2 x 100 h, a-res one 4-chip block x 100 h; a break-even
+    # search reads these, so a wrong figure is a wrong price
+    billed = {r["pool"]: r["billed_chip_hours"] for r in solved[1]["cost"]["by_pool"]}
+    assert billed == {"b-spot": 200.0, "b-od": 200.0, "a-pre": 0.0, "a-res": 400.0, "b-idle": 0.0}
+
+    def off(p):
+        next(r for r in p["cost"]["by_pool"] if r["pool"] == "b-od")["billed_chip_hours"] = 300.0
+    assert violations(solved, off, billed_follows=False) == [
+        "cost.by_pool b-od: billed_chip_hours 300.0 != 200.0 recomputed from the rows"]

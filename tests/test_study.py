@@ -167,7 +167,6 @@ def test_ray_on_a_local_cluster(tmp_path):
     assert (tmp_path / "ray" / "cases" / "case-004" / "plan.json").exists()
 
 
-@pytest.mark.flaky(reruns=2)  # once in several loaded runs every case re-ran on resume: open, in the note
 def test_interrupted_study_resumes(tmp_path):
     """A real Ctrl-C in the middle of `placement study`, then the same command again."""
     import os
@@ -193,6 +192,10 @@ def test_interrupted_study_resumes(tmp_path):
     assert "run the same command again to resume" in err
     done = sorted(p.parent.name for p in (out / "cases").glob("*/case.json"))
     assert 2 <= len(done) < 12
+    # the case the interrupt hit leaves no record (pandas turns a KeyboardInterrupt inside to_json into a
+    # ValueError, which used to be recorded as that case's bad input, and the rerun skipped it)
+    import json
+    assert {json.loads((out / "cases" / name / "case.json").read_text())["status"] for name in done} == {"optimal"}
     resumed = run_study(path, out, jobs=1, log=lambda _: None)
     assert sorted(resumed.ran) == sorted(c.name for c in load_study(path).cases if c.name not in done)
     assert len(resumed.table) == 12 and (resumed.table["status"] == "optimal").all()

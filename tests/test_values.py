@@ -99,3 +99,19 @@ def test_cli_values_adds_capacity_values(tmp_path):
     assert [r["pool"] for r in plan["capacity_values"]] == ["res", "od"]
     assert all(fields <= set(r) for r in plan["capacity_values"])
     assert all("break_even_price" in r for r in plan["capacity_values"])
+
+
+def test_break_even_over_periods_counts_every_periods_chip_hours(tmp_path):
+    # Two periods of 100 h; 10 req/s in q1 (1 replica), 30 in q2 (3). Pools: x (price p), od2 (5.0, one
+    # replica at most), od3 (7.0). Per hour of the horizon: p < 5: x takes all, 2p x (1 + 3) x 100 / 200 = 4p;
+    # 5 < p < 7: od2 takes one replica in each period, x two in q2: (10 + 4p + 10) x 100 / 200 = 10 + 2p;
+    # p > 7: (10 + 10 + 28) / 2 = 24. x leaves the plan where 10 + 2p = 24: p = 7.0. The search from p = 1
+    # (slope 4) lands on 6, where the plan bills x only in q2 (slope 2), then on 7: a slope read from one
+    # period's chips would miss both steps.
+    spec = _spec([_od("x", 1.0), _od("od2", 5.0, cap=2), _od("od3", 7.0)])
+    spec["workloads"][0].update(requests_per_s=10, growth={"q1": 1.0, "q2": 3.0})
+    spec["extra"] = {"periods": [{"id": "q1", "hours": 100}, {"id": "q2", "hours": 100}]}
+    rows, _ = capacity_values(load_scenario(write_scenario(tmp_path, spec)))
+    x = {r["period"]: r for r in rows if r["pool"] == "x"}
+    prices = [r["break_even_price"] for r in x.values() if r.get("break_even_price") is not None]
+    assert prices and prices == pytest.approx([7.0] * len(prices))
