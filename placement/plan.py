@@ -8,6 +8,7 @@ words what the plan does and why.
 from __future__ import annotations
 
 import json
+import time
 import math
 from pathlib import Path
 from typing import Any
@@ -167,7 +168,7 @@ def write_plan_folder(doc: dict[str, Any], summary: str, out_dir: Path, inputs: 
     are never inside what is replaced.
     """
     def write(staging: Path) -> None:
-        (staging / "plan.json").write_text(plan_json(doc))
+        started = time.perf_counter()
         for name, key, columns in (("replicas.csv", "replicas", REPLICA_COLUMNS),
                                    ("routing.csv", "routing", ROUTING_COLUMNS),
                                    ("pools.csv", "pools", POOL_COLUMNS),
@@ -180,6 +181,11 @@ def write_plan_folder(doc: dict[str, Any], summary: str, out_dir: Path, inputs: 
         (staging / "summary.md").write_text(summary)
         plan_chart(doc, staging / "plan.png")
         write_plan_report(doc, staging)  # report.html: the page people share
+        # plan.json last, with the seconds the other files took (the outputs stage)
+        stages = (doc.get("solver") or {}).get("stages_s")
+        if isinstance(stages, dict):
+            stages["outputs"] = time.perf_counter() - started
+        (staging / "plan.json").write_text(plan_json(doc))
 
     return replace_folder(Path(out_dir), write, inputs)
 

@@ -13,6 +13,7 @@ import bisect
 import hashlib
 import io
 import json
+import time
 import math
 import re
 import unicodedata
@@ -533,6 +534,7 @@ class LoadedScenario:
         self.profiles = profiles
         self.sha256 = sha256
         self.tables = list(tables or [])  # the CSV files it read: outputs must never replace them
+        self.load_s = 0.0                 # seconds load_scenario took (read, parse, validate): plan's stages_s
 
     @property
     def files(self) -> list[Path]:
@@ -551,6 +553,7 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         from placement.edits import edit_loaded
 
         return edit_loaded(load_scenario(path), overrides, label=str(path))
+    started = time.perf_counter()
     path = Path(path)
     label = str(path)
     data = _read_document(path)
@@ -597,7 +600,9 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         raise InputError(problems)
     if profiles_df is None:
         profiles_df = empty_profile_frame()
-    return LoadedScenario(scenario, path, profiles_df, canonical_hash(scenario, profiles_df), tables)
+    loaded = LoadedScenario(scenario, path, profiles_df, canonical_hash(scenario, profiles_df), tables)
+    loaded.load_s = time.perf_counter() - started
+    return loaded
 
 
 def _read_document(path: Path) -> dict[str, Any]:

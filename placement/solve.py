@@ -18,7 +18,7 @@ import pandas as pd
 
 import solvers
 from placement.extract import SHARE_EPS, Solution, extract
-from placement.formulation import SECONDS_PER_HOUR, arc_load, build_model
+from placement.formulation import SECONDS_PER_HOUR, arc_load, build_model, per_use_price
 from placement.indexsets import IndexSets, build_index_sets
 from placement.profiles import demand_cells, lookup, profile_table
 from placement.scenario import LoadedScenario, Scenario
@@ -29,6 +29,12 @@ from solvers.base import relative_gap
 # most this many variables: small instances, where two more exact MIPs cost little and make every engine
 # return the same rows. Larger plans agree across engines in cost within the gap, not row by row.
 CANONICAL_MAX_VARIABLES = 5000
+
+# Models with at least this many columns solve their LP relaxation by pricing share columns in
+# (solvers/pricing.py); smaller ones solve the whole LP, which is as fast there.
+PRICING_MIN_COLUMNS = 50_000
+# The priced LP starts, for every cell, from its few cheapest arcs and its highest-quality one.
+PRICING_START_CHEAPEST = 3
 
 
 class Budget:
@@ -142,7 +148,9 @@ def solve_sets(sets: IndexSets, settings: SolverSettings, budget: Budget | None 
     notes: list[str] = []
     share = model.variables["share"]
     groups = np.repeat(sets.arcs["deployment"].to_numpy(), share.coords.size // max(len(sets.arcs), 1))
-    result, lp_bound = solve_with_incumbent(arrays, settings, share.columns, groups, budget, timings, notes)
+    lp_start = pricing_start(model, sets, arrays) if arrays.num_variables >= PRICING_MIN_COLUMNS else None
+    result, lp_bound = solve_with_incumbent(arrays, settings, share.columns, groups, budget, timings, notes,
+                                            lp_start=lp_start)
     solution = None
     is_canonical = False
     if result.has_solution:
@@ -165,44 +173,60 @@ def solve_sets(sets: IndexSets, settings: SolverSettings, budget: Budget | None 
 def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarray | None = None,
                          arc_groups: np.ndarray | None = None, budget: Budget | None = None,
                          timings: dict[str, float] | None = None,
-                         notes: list[str] | None = None) -> tuple[SolverResult, float | None]:
-    """LP relaxation, then a heuristic plan, then the MIP within what is left of the budget.
+                         notes: list[str] | None = None, lp_start: np.ndarray | None = None
+                         ) -> tuple[SolverResult, float | None]:
+    """LP relaxation, then heuristic plans, then the MIP within what is left of the budget.
 
-    The relaxation gives a proven bound and proves infeasibility early. The heuristic plan is the MIP
-    restricted to the deployments the relaxation uses (`arc_groups` names each arc column's deployment),
-    or failing that the relaxation's routing with only replicas and blocks left to solve. When that plan is
-    within the requested gap of the LP bound it is proven optimal and the full MIP is skipped; otherwise the
-    full MIP runs with the plan as its starting point, and if it stops with nothing better the heuristic
-    plan is returned as `feasible` with the best proven bound, instead of no plan at all.
+    1. The relaxation gives a proven bound and proves infeasibility early. On large models (`lp_start`,
+       the columns to start from, given and HiGHS the backend) it is solved by pricing columns in
+       (solvers/pricing.py): same optimum, a fraction of the columns.
+    2. Rounding: the relaxation's routing kept, replicas and blocks solved (a small integer program).
+    3. The MIP restricted to the arcs the relaxation priced in, of the deployments it uses (`arc_groups`
+       names each arc column's deployment), started from the rounded plan, so it never returns worse.
+    4. When the best plan is within the requested gap of the LP bound it is proven optimal; otherwise the
+       full MIP runs with the plan as its start, if enough time is left for its root, and the best plan
+       is returned as `feasible` with the best proven bound when it cannot close the gap.
     """
     budget = budget or Budget(settings.time_limit_s)
     timings = timings if timings is not None else {}
     notes = notes if notes is not None else []
     clock = time.perf_counter()
-    relaxed = solvers.solve(arrays.relaxed(), replace(settings, relax_integrality=True,
-                                                      time_limit_s=budget.slice(0.5)))
+    relaxed, active = _relaxation(arrays, settings, budget, lp_start, notes)
     timings["relaxation"] = time.perf_counter() - clock
     if relaxed.status == Status.INFEASIBLE:
         return relaxed, None
-    lp_bound = relaxed.objective if relaxed.status == Status.OPTIMAL else None
+    lp_bound = relaxed.bound if relaxed.status == Status.OPTIMAL else None
     incumbent = None
     if lp_bound is not None and arrays.integer.any() and (~arrays.integer).any():
         clock = time.perf_counter()
-        allowance = budget.slice(1 / 3)
-        incumbent = (_restricted_to_used(arrays, relaxed.x, arc_columns, arc_groups, settings, allowance)
-                     or _routing_fixed(arrays, relaxed.x, settings, budget.slice(1 / 3)))
-        timings["heuristic"] = time.perf_counter() - clock
-        if incumbent is not None and relative_gap(incumbent[1], lp_bound) <= settings.mip_gap:
+        incumbent = _routing_fixed(arrays, relaxed.x, settings, budget.slice(1 / 4))
+        timings["rounding"] = time.perf_counter() - clock
+        _note_plan(notes, "rounded plan", incumbent, lp_bound)
+        if not _within_gap(incumbent, lp_bound, settings):
+            clock = time.perf_counter()
+            restricted = _restricted_to_used(arrays, relaxed.x, arc_columns, arc_groups, settings,
+                                             budget.slice(1 / 2), incumbent, active)
+            timings["heuristic"] = time.perf_counter() - clock
+            _note_plan(notes, "restricted MIP plan", restricted, lp_bound)
+            if restricted is not None and (incumbent is None or restricted[1] < incumbent[1]):
+                incumbent = restricted
+        if _within_gap(incumbent, lp_bound, settings):
             return SolverResult(Status.OPTIMAL, incumbent[0], incumbent[1], lp_bound,
                                 time.perf_counter() - clock, relaxed.backend, settings.engine, relaxed.version,
-                                "proven by the LP bound: the restricted MIP's plan is within the gap"), lp_bound
-    if budget.exhausted and incumbent is not None:
-        notes.append("full MIP skipped: the time limit was reached after the heuristic plan")
+                                "proven by the LP bound: a heuristic plan is within the gap"), lp_bound
+    # the tie-break LPs and the outputs follow: keep them a share of what is left
+    # (HiGHS overshoots a MIP's limit by a few percent: that is allowed for too)
+    reserve = min(2.0 * timings["relaxation"] + 0.5 + 0.05 * budget.remaining, 0.25 * budget.remaining)
+    root_estimate = 3.0 * timings["relaxation"] * _priced_fraction(arrays, active) + 1.0
+    if incumbent is not None and budget.remaining - reserve < root_estimate:
+        notes.append(f"full MIP skipped: {budget.remaining:.1f} s left, its root alone needs about "
+                     f"{root_estimate:.0f} s on this model; the plan's bound is the LP relaxation's")
         return SolverResult(Status.FEASIBLE, incumbent[0], incumbent[1], lp_bound, 0.0, relaxed.backend,
                             settings.engine, relaxed.version, "time limit: heuristic plan"), lp_bound
     clock = time.perf_counter()
     start = incumbent[0] if incumbent is not None else None
-    result = solvers.solve(arrays, replace(settings, time_limit_s=budget.slice()), start=start)
+    result = solvers.solve(arrays, replace(settings, time_limit_s=max(budget.remaining - reserve, 0.05)),
+                           start=start)
     timings["mip"] = time.perf_counter() - clock
     bound = _proven_bound(result.bound, lp_bound)
     if result.has_solution and (incumbent is None or result.objective <= incumbent[1]):
@@ -220,20 +244,90 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
                         result.engine, result.version, message.strip("; ")), lp_bound
 
 
+def _note_plan(notes: list[str], name: str, plan, lp_bound: float) -> None:
+    """How far a heuristic plan is from the LP bound, so a user sees which stage found the plan."""
+    gap = relative_gap(plan[1], lp_bound) if plan is not None else None
+    notes.append(f"{name}: {'none in time' if gap is None else f'{gap:.3%} above the LP bound'}")
+
+
+def _within_gap(incumbent, bound: float | None, settings: SolverSettings) -> bool:
+    if incumbent is None or bound is None:
+        return False
+    gap = relative_gap(incumbent[1], bound)
+    return gap is not None and gap <= settings.mip_gap
+
+
+def _priced_fraction(arrays, active: np.ndarray | None) -> float:
+    """How many times more columns the full model has than the priced LP solved (1 without pricing)."""
+    return 1.0 if active is None else arrays.num_variables / max(int(active.sum()), 1)
+
+
+def _relaxation(arrays, settings: SolverSettings, budget: Budget, lp_start: np.ndarray | None,
+                notes: list[str]) -> tuple[SolverResult, np.ndarray | None]:
+    """The LP relaxation, by pricing when a start set is given and HiGHS is the backend; the whole LP
+    otherwise, or when the priced LP cannot finish (infeasible with the columns it has, or out of time)."""
+    lp = replace(settings, relax_integrality=True, time_limit_s=budget.slice(0.5))
+    if lp_start is not None and settings.backend == "highspy":
+        from solvers.pricing import solve_lp_by_pricing
+
+        priced = solve_lp_by_pricing(arrays.relaxed(), lp_start, lp)
+        if priced is not None:
+            return priced.result, priced.active
+        notes.append("priced LP did not finish; the whole LP was solved instead")
+        lp = replace(lp, time_limit_s=budget.slice(0.5))
+    return solvers.solve(arrays.relaxed(), lp), None
+
+
+def pricing_start(model, sets: IndexSets, arrays) -> np.ndarray:
+    """Columns of the first priced LP: every column but the shares, and per cell the shares of its
+    PRICING_START_CHEAPEST arcs of least load x cheapest replica price, plus its highest-quality arc (so
+    mean-quality rows can be met from the start). Pricing adds whatever else the optimum needs."""
+    share = model.variables["share"]
+    arcs, placements = sets.arcs, sets.placements
+    price = per_use_price(sets)[placements["pool_position"].to_numpy()] * sets.placement_chips
+    cheapest = np.full(len(sets.deployments), np.inf)
+    np.minimum.at(cheapest, placements["deployment"].to_numpy(), price)
+    load = arc_load(sets).mean(axis=(1, 2))
+    cell = arcs["cell"].to_numpy()
+    keep = (_lowest_per_group(load * (cheapest[arcs["deployment"].to_numpy()] + 1e-6), cell, PRICING_START_CHEAPEST)
+            | _lowest_per_group(-arcs["quality"].to_numpy(dtype=float, na_value=0.0) + 1e-9 * load, cell, 1))
+    start = np.ones(arrays.num_variables, dtype=bool)
+    start[share.columns] = np.repeat(keep, share.coords.size // max(len(arcs), 1))
+    return start
+
+
+def _lowest_per_group(score: np.ndarray, group: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the k lowest scores within each group (ties by position)."""
+    order = np.lexsort((np.arange(len(score)), score, group))
+    ordered = group[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(ordered)) + 1] if len(ordered) else np.zeros(0, dtype=int)
+    rank = np.arange(len(ordered)) - np.repeat(starts, np.diff(np.r_[starts, len(ordered)]))
+    keep = np.zeros(len(score), dtype=bool)
+    keep[order[rank < k]] = True
+    return keep
+
+
 def _proven_bound(*bounds: float | None) -> float | None:
     known = [b for b in bounds if b is not None and np.isfinite(b)]
     return max(known) if known else None
 
 
-def _restricted_to_used(arrays, x_lp, arc_columns, arc_groups, settings, time_limit):
-    """The MIP with only the arcs of deployments the relaxation uses (a few percent of all arcs)."""
+def _restricted_to_used(arrays, x_lp, arc_columns, arc_groups, settings, time_limit, start=None, active=None):
+    """The MIP with only the arcs of deployments the relaxation uses (a few percent of all arcs), and of
+    those only the ones the priced LP took in (`active`), started from `start` when its arcs are all kept."""
     if arc_columns is None or not len(arc_columns):
         return None
     used = np.zeros(int(arc_groups.max()) + 1, dtype=bool)
     used[arc_groups[x_lp[arc_columns] > SHARE_EPS]] = True
     dropped = np.zeros(arrays.num_variables, dtype=bool)
     dropped[arc_columns[~used[arc_groups]]] = True
-    result = solvers.solve(arrays.fix(dropped, np.zeros(int(dropped.sum()))), replace(settings, time_limit_s=time_limit))
+    if active is not None:
+        dropped[arc_columns[~active[arc_columns]]] = True
+    kept_start = None
+    if start is not None and not np.any(start[0][dropped] != 0):
+        kept_start = start[0][~dropped]
+    result = solvers.solve(arrays.fix(dropped, np.zeros(int(dropped.sum()))), replace(settings, time_limit_s=time_limit),
+                           start=kept_start)
     if not result.has_solution:
         return None
     x = np.zeros(arrays.num_variables)

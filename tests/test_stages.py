@@ -1,0 +1,109 @@
+"""Every stage of a solve on a mid-size instance runs and is timed, and the shortcuts the stages take give the
+answers solving from scratch gives: the priced LP the whole LP's optimum, the tie-break LPs (which leave out
+arcs whose deployment runs no replica) the same optima as over every arc, and each single-accelerator
+baseline the cost of the scenario cut down to that accelerator's pools.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import solvers
+from placement.api import solve_scenario
+from placement.edits import edit_loaded
+from placement.formulation import arc_load, build_model
+from placement.indexsets import build_index_sets
+from placement.scenario import load_scenario
+from placement.solve import PRICING_MIN_COLUMNS, prepare, pricing_start, settings_from
+from solvers.pricing import solve_lp_by_pricing
+from tests.test_cli import run
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from bench_scale import write_instance  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory):
+    """400 workloads, about 53k variables: big enough for the priced LP, small enough to solve in seconds."""
+    return write_instance(tmp_path_factory.mktemp("stages"), 400)
+
+
+@pytest.fixture(scope="module")
+def model(instance):
+    loaded = load_scenario(instance)
+    _, cells, candidates = prepare(loaded)
+    sets = build_index_sets(loaded.scenario, cells, candidates)
+    built = build_model(sets)
+    return loaded, sets, built, built.arrays()
+
+
+def test_every_stage_runs_and_is_timed(instance, tmp_path):
+    out = tmp_path / "plan"
+    done = run("solve", str(instance), "--out", str(out), "--time-limit", "60", "--gap", "0.01")
+    assert done.returncode in (0, 1), done.stderr
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["solver"]["model"]["variables"] >= PRICING_MIN_COLUMNS   # the priced path ran
+    stages = plan["solver"]["stages_s"]
+    for stage in ("parse", "lookup", "build", "relaxation", "rounding", "tie_break", "extract", "check", "outputs"):
+        assert stage in stages and stages[stage] >= 0, stage
+    assert stages["parse"] > 0.01 and stages["outputs"] > 0.01            # measured, not placeholders
+    assert any(n.startswith("rounded plan:") for n in plan["solver"]["notes"])
+
+
+def test_the_priced_lp_is_the_whole_lp(model):
+    loaded, sets, built, arrays = model
+    lp = replace(settings_from(loaded.scenario), relax_integrality=True, time_limit_s=120)
+    whole = solvers.solve(arrays.relaxed(), lp)
+    priced = solve_lp_by_pricing(arrays.relaxed(), pricing_start(built, sets, arrays), lp)
+    assert priced is not None and priced.active.sum() < 0.6 * arrays.num_variables
+    assert priced.result.objective == pytest.approx(whole.objective, rel=1e-9)
+    assert priced.result.bound <= whole.objective * (1 + 1e-9)           # a proven bound, never above
+    x = priced.result.x                                                     # and a feasible LP point
+    activity = arrays.a @ x
+    assert np.all(activity >= arrays.row_lower - 1e-6) and np.all(activity <= arrays.row_upper + 1e-6)
+
+
+def test_tie_break_lps_agree_with_the_lps_over_every_arc(model):
+    """least_load_routing leaves out arcs of deployments without replicas; over every arc (those fixed at 0
+    by the replicas anyway) the two LPs reach the same optima."""
+    from placement.solve import least_load_routing, solve_with_incumbent
+
+    loaded, sets, built, arrays = model
+    settings = replace(settings_from(loaded.scenario), mip_gap=0.01, time_limit_s=60)
+    result, _ = solve_with_incumbent(arrays, settings)
+    tidy = least_load_routing(built, sets, arrays, result.x, settings)
+    integer = arrays.integer
+    fixed = arrays.fix(integer, np.round(result.x[integer]))
+    free = ~integer
+    cost_cap = float(arrays.cost[free] @ result.x[free]) * (1 + 1e-9) + 1e-7
+    capped = fixed.with_row(arrays.cost[free], -np.inf, cost_cap)
+    duration = sets.horizon.duration[None]
+    load = np.zeros(arrays.num_variables)
+    load[built.variables["share"].columns] = (arc_load(sets) * duration).ravel()
+    lp = replace(settings, relax_integrality=True)
+    scratch = solvers.solve(capped.with_objective(load[free]), lp)
+    assert float(load @ tidy) == pytest.approx(scratch.objective, rel=1e-7)
+    assert float(arrays.cost @ tidy) <= float(arrays.cost @ result.x) * (1 + 1e-9)
+
+
+def test_baselines_cost_what_the_cut_down_scenario_costs(tmp_path):
+    """The single-accelerator baseline against the scenario with only that accelerator's pools."""
+    base = load_scenario(write_instance(tmp_path / "small", 30))
+    result = solve_scenario(base, baselines=True, explain=False, mip_gap=1e-6)
+    baselines = {b["accelerator"]: b for b in result.plan["baselines"] if b["name"].startswith("only ")}
+    assert len(baselines) == 6
+    for accelerator in ("acc0", "acc3"):
+        others = {f"pools[{p.id}].max_chips": 0 for p in base.scenario.pools if p.accelerator != accelerator}
+        alone = solve_scenario(edit_loaded(base, others, label="test"), baselines=False, explain=False,
+                               mip_gap=1e-6).plan
+        baseline = baselines[accelerator]
+        if alone["status"] in ("optimal", "feasible"):
+            assert baseline["cost_per_hour"] == pytest.approx(alone["objective"]["value"], rel=2e-6)
+        else:
+            assert not baseline["feasible"]
