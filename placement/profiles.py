@@ -189,7 +189,36 @@ def lookup(cells: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     return cached.copy()
 
 
+LOOKUP_KEY = ["input_tokens", "output_tokens", "min_output_tokens_per_s", "max_ttft_s", "max_e2e_s"]
+
+
 def _lookup(cells: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """The lookup depends on a cell only through its lengths and SLO (LOOKUP_KEY): it runs once per distinct
+    key (a dozen where there are thousands of cells), and each cell takes its key's arcs by position."""
+    if not set(LOOKUP_KEY) <= set(cells.columns) or cells.empty:
+        return _lookup_cells(cells, table)
+    key_of_cell = cells.groupby(LOOKUP_KEY, sort=True, dropna=False).ngroup().to_numpy()
+    first = np.unique(key_of_cell, return_index=True)[1]
+    keys = cells.iloc[first][LOOKUP_KEY].reset_index(drop=True)
+    keys["workload"], keys["bucket"] = "", 0
+    per_key = _lookup_cells(keys, table)                               # sorted by (key, deployment key)
+    key = per_key["cell"].to_numpy()
+    starts = np.searchsorted(key, np.arange(len(keys)))
+    counts = np.bincount(key, minlength=len(keys))
+    n = counts[key_of_cell]                                            # arcs of each cell
+    cell = np.repeat(np.arange(len(cells)), n)
+    offset = np.arange(len(cell)) - np.repeat(np.cumsum(n) - n, n)
+    rows = starts[key_of_cell][cell] + offset                          # each cell's arcs, in its key's order
+    out = {name: per_key[name].to_numpy()[rows] for name in ARC_COLUMNS if name not in ("cell", "workload", "bucket")}
+    out["cell"] = cell.astype("int64")
+    out["workload"] = cells["workload"].to_numpy()[cell]
+    out["bucket"] = cells["bucket"].to_numpy()[cell].astype("int64")
+    for name in ("model", "accelerator", "source"):        # as the per-cell lookup types them
+        out[name] = pd.Series(out[name], dtype=object)
+    return pd.DataFrame({name: out[name] for name in ARC_COLUMNS})
+
+
+def _lookup_cells(cells: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     candidates = rows_at_nearest_point(cells, table)
     candidates = candidates[meets_slo(candidates) & (candidates["replica_requests_per_s"] > 0)]
     if candidates.empty:

@@ -33,6 +33,10 @@ CANONICAL_MAX_VARIABLES = 5000
 # Models with at least this many columns solve their LP relaxation by pricing share columns in
 # (solvers/pricing.py); smaller ones solve the whole LP, which is as fast there.
 PRICING_MIN_COLUMNS = 50_000
+# Above this many rows, HiGHS's MIP root (after the root LP, before any node: no interrupt callback fires)
+# ran 135-177 s past a 20 s limit (7,500 workloads: 19,500 rows, 68k columns, 28 integers). There the plan
+# is the rounded one with the LP bound, and the notes say the MIP stages were skipped.
+MIP_MAX_ROWS = 10_000
 # The priced LP starts, for every cell, from its few cheapest arcs and its highest-quality one.
 PRICING_START_CHEAPEST = 3
 
@@ -195,14 +199,20 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
     timings["relaxation"] = time.perf_counter() - clock
     if relaxed.status == Status.INFEASIBLE:
         return relaxed, None
-    lp_bound = relaxed.bound if relaxed.status == Status.OPTIMAL else None
+    # a priced LP stopped by the time limit still gives an LP point and a proven (weaker) bound
+    lp_bound = relaxed.bound if relaxed.status in (Status.OPTIMAL, Status.FEASIBLE) and relaxed.has_solution \
+        else None
     incumbent = None
     if lp_bound is not None and arrays.integer.any() and (~arrays.integer).any():
         clock = time.perf_counter()
         incumbent = _routing_fixed(arrays, relaxed.x, settings, budget.slice(1 / 4))
         timings["rounding"] = time.perf_counter() - clock
         _note_plan(notes, "rounded plan", incumbent, lp_bound)
-        if not _within_gap(incumbent, lp_bound, settings):
+        too_big = arrays.num_constraints > MIP_MAX_ROWS
+        if too_big:
+            notes.append(f"restricted and full MIP skipped: {arrays.num_constraints:,} rows > {MIP_MAX_ROWS:,}, where "
+                         "HiGHS's MIP root does not stop at the time limit; the plan is the rounded one")
+        if not too_big and not _within_gap(incumbent, lp_bound, settings):
             clock = time.perf_counter()
             restricted = _restricted_to_used(arrays, relaxed.x, arc_columns, arc_groups, settings,
                                              budget.slice(1 / 2), incumbent, active)
@@ -218,6 +228,9 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
     # (HiGHS overshoots a MIP's limit by a few percent: that is allowed for too)
     reserve = min(2.0 * timings["relaxation"] + 0.5 + 0.05 * budget.remaining, 0.25 * budget.remaining)
     root_estimate = 3.0 * timings["relaxation"] * _priced_fraction(arrays, active) + 1.0
+    if incumbent is not None and arrays.num_constraints > MIP_MAX_ROWS:
+        return SolverResult(Status.FEASIBLE, incumbent[0], incumbent[1], lp_bound, 0.0, relaxed.backend,
+                            settings.engine, relaxed.version, "rounded plan (model too large for the MIP stages)"), lp_bound
     if incumbent is not None and budget.remaining - reserve < root_estimate:
         notes.append(f"full MIP skipped: {budget.remaining:.1f} s left, its root alone needs about "
                      f"{root_estimate:.0f} s on this model; the plan's bound is the LP relaxation's")
@@ -272,6 +285,9 @@ def _relaxation(arrays, settings: SolverSettings, budget: Budget, lp_start: np.n
 
         priced = solve_lp_by_pricing(arrays.relaxed(), lp_start, lp)
         if priced is not None:
+            if priced.result.status != Status.OPTIMAL:
+                notes.append("LP relaxation stopped by the time limit before pricing finished: the heuristics "
+                             "start from its last LP point, and the bound is that point's (weaker) proven bound")
             return priced.result, priced.active
         notes.append("priced LP did not finish; the whole LP was solved instead")
         lp = replace(lp, time_limit_s=budget.slice(0.5))

@@ -58,6 +58,7 @@ def _solve(model, settings: SolverSettings, start=None) -> SolverResult:
     if model.num_variables == 0:
         return _empty(model, settings, started, version)
     _pass_model(highs, model, integer)
+    _hold_the_deadline(highs, started + max(float(settings.time_limit_s), 0.01))
     if start is not None and integer.any():
         solution = highspy.HighsSolution()
         solution.col_value = np.asarray(start, dtype=float).tolist()
@@ -87,6 +88,22 @@ def _solve(model, settings: SolverSettings, start=None) -> SolverResult:
     message = highs.modelStatusToString(status)
     return SolverResult(result_status, x, objective, bound, time.perf_counter() - started, "highspy",
                         settings.engine, version, message, duals=duals)
+
+
+# HiGHS checks its time limit between phases; inside a MIP's sub-MIPs and heuristics on a large model it has
+# run several times past it. These callbacks, polled by HiGHS's MIP loop and its simplex, interrupt it once
+# the deadline is passed by this much (its own limit normally stops it first).
+DEADLINE_GRACE_S = 0.5
+
+
+def _hold_the_deadline(highs: highspy.Highs, deadline: float) -> None:
+    def interrupt_when_late(event) -> None:
+        if time.perf_counter() > deadline + DEADLINE_GRACE_S:
+            event.interrupt()
+
+    highs.cbMipInterrupt.subscribe(interrupt_when_late)
+    highs.cbSimplexInterrupt.subscribe(interrupt_when_late)
+    highs.cbIpmInterrupt.subscribe(interrupt_when_late)   # the root's analytic centre (IPX) included
 
 
 def _empty(model, settings, started, version) -> SolverResult:

@@ -36,8 +36,10 @@ class PricedLP:
 
 def solve_lp_by_pricing(model: ArrayModel, initial: np.ndarray, settings: SolverSettings) -> PricedLP | None:
     """The LP relaxation of `model` from the columns in `initial` (every column outside it must have lower
-    bound 0), adding columns while any prices out. None when the restricted LP is not solved to optimality
-    (infeasible with the columns it has, or out of time): the caller then solves the whole LP."""
+    bound 0), adding columns while any prices out. Out of time with columns still pricing out, the result
+    is `feasible`: the last round's LP point (feasible for the whole LP) and its proven bound. None when not
+    even the first round was solved (infeasible with the columns it has, or out of time): the caller then
+    solves the whole LP."""
     started = time.perf_counter()
     if np.any(model.lower[~initial] != 0):
         raise ValueError("columns left out of a priced LP must have lower bound 0")
@@ -54,21 +56,25 @@ def solve_lp_by_pricing(model: ArrayModel, initial: np.ndarray, settings: Solver
     restricted = ArrayModel(csc[:, columns].tocsr(), model.lower[columns], model.upper[columns],
                             model.cost[columns], np.zeros(len(columns), dtype=bool), model.row_lower,
                             model.row_upper, model.objective_offset)
+    last = None     # the last round solved to optimality: (x over its columns, duals, objective, bound)
+    rounds = 0
     with quiet_native_output():
         _pass_model(highs, restricted, restricted.integer)
-        rounds = 0
         while True:
             left = settings.time_limit_s - (time.perf_counter() - started)
             if left <= 0:
-                return None
+                break
             highs.setOptionValue("time_limit", float(left))
             highs.run()
-            rounds += 1
             if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-                return None
+                break
+            rounds += 1
             solution = highs.getSolution()
             duals = np.asarray(solution.row_dual, dtype=float)
             reduced = model.cost - transpose @ duals
+            objective = float(highs.getInfo().objective_function_value)
+            last = (np.asarray(solution.col_value, dtype=float), duals, objective,
+                    _lagrangian_bound(objective, reduced, ~active, model.upper, tolerance))
             candidates = np.flatnonzero(~active & (reduced < -tolerance) & (model.upper > 0))
             if not len(candidates) or rounds >= MAX_ROUNDS:
                 break
@@ -84,17 +90,31 @@ def solve_lp_by_pricing(model: ArrayModel, initial: np.ndarray, settings: Solver
                           block.indices.astype(np.int32), block.data.astype(np.float64))
             active[candidates] = True
             columns = np.concatenate([columns, candidates])
-        info = highs.getInfo()
+        finished = last is not None and len(columns) == len(last[0])
+    if last is None:
+        return None
+    values, duals, objective, bound = last
     x = np.zeros(model.num_variables)
-    x[columns] = np.asarray(solution.col_value, dtype=float)
-    objective = float(info.objective_function_value)
-    left_out = ~active
-    gain = float(np.minimum(reduced[left_out], 0.0) @ np.where(np.isfinite(model.upper[left_out]),
-                                                                  model.upper[left_out], 0.0))
-    unbounded_gain = bool(np.any((reduced[left_out] < -tolerance) & ~np.isfinite(model.upper[left_out])))
-    bound = None if unbounded_gain else objective + gain
+    x[columns[:len(values)]] = values
+    active[:] = False
+    active[columns[:len(values)]] = True
     version = f"highs {highs.version()}" if hasattr(highs, "version") else "highspy"
-    message = f"LP by pricing: {int(active.sum()):,} of {model.num_variables:,} columns, {rounds} rounds"
-    result = SolverResult(Status.OPTIMAL, x, objective, bound, time.perf_counter() - started, "highspy",
+    # stopped by the time limit with columns still pricing out: a feasible LP point and a proven (weaker)
+    # bound, not the LP optimum
+    status = Status.OPTIMAL if finished and bound is not None and objective - bound <= 1e-6 * max(1.0, abs(objective)) \
+        else Status.FEASIBLE
+    message = (f"LP by pricing: {int(active.sum()):,} of {model.num_variables:,} columns, {rounds} rounds"
+               + ("" if status == Status.OPTIMAL else "; stopped by the time limit before pricing finished"))
+    result = SolverResult(status, x, objective, bound, time.perf_counter() - started, "highspy",
                           settings.engine, version, message, duals=duals)
     return PricedLP(result, active, rounds)
+
+
+def _lagrangian_bound(objective: float, reduced: np.ndarray, left_out: np.ndarray, upper: np.ndarray,
+                      tolerance: float) -> float | None:
+    """The restricted optimum plus what each column left out could still gain within its bounds: a lower
+    bound on the whole LP for any duals. None if a column left out could gain without limit."""
+    rc, up = reduced[left_out], upper[left_out]
+    if np.any((rc < -tolerance) & ~np.isfinite(up)):
+        return None
+    return objective + float(np.minimum(rc, 0.0) @ np.where(np.isfinite(up), up, 0.0))

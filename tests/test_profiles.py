@@ -110,3 +110,31 @@ def test_each_deployment_looked_up_separately(tmp_path):
     other = table.assign(chips_per_replica=2, requests_per_s=table["requests_per_s"] * 3)
     found = lookup(cells, pd.concat([table, other], ignore_index=True))
     assert found.set_index("chips_per_replica")["replica_requests_per_s"].to_dict() == {1: 30, 2: 90}
+
+
+@pytest.mark.parametrize("example", ["speed-lanes/scenario.yaml", "speed-lanes/quarters.yaml",
+                                     "fleet-sizing/scenario.yaml"])
+def test_lookup_by_distinct_key_equals_the_lookup_per_cell(example):
+    """The lookup runs once per distinct (lengths, SLO) and hands each cell its key's arcs: the same frame,
+    row for row and type for type, as looking up every cell."""
+    from pathlib import Path
+
+    from placement.profiles import _lookup, _lookup_cells, profile_table
+
+    loaded = load_scenario(Path(__file__).resolve().parents[1] / "inputs" / example)
+    table, cells = profile_table(loaded), demand_cells(loaded.scenario)
+    pd.testing.assert_frame_equal(_lookup(cells, table), _lookup_cells(cells, table))
+
+
+def test_lookup_by_key_with_mixed_slos(tmp_path):
+    import sys
+    from pathlib import Path
+
+    from placement.profiles import _lookup, _lookup_cells, profile_table
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_scale import write_instance
+
+    loaded = load_scenario(write_instance(tmp_path, 40))   # 40 workloads, 3 SLOs, 4 lengths: 80 cells
+    table, cells = profile_table(loaded), demand_cells(loaded.scenario)
+    assert cells[["input_tokens", "output_tokens", "min_output_tokens_per_s"]].drop_duplicates().shape[0] > 5
+    pd.testing.assert_frame_equal(_lookup(cells, table), _lookup_cells(cells, table))
