@@ -106,7 +106,8 @@ def build_index_sets(
     committed = np.zeros((len(chosen), len(periods)))
     for i, pool in enumerate(chosen):
         for contract in pool.committed:
-            committed[i, : periods.index(contract.through) + 1] += contract.blocks
+            first = periods.index(contract.starts) if contract.starts is not None else 0
+            committed[i, first: periods.index(contract.through) + 1] += contract.blocks
     start = placements.merge(numbered, on="deployment").merge(fleet, on=[*DEPLOYMENT_KEY, "pool"], how="left")
     limit = scenario.options.max_churn_chips
     churn_limit = np.array([np.inf if limit is None else (limit[t] if isinstance(limit, dict) else limit)
