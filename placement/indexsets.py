@@ -78,8 +78,10 @@ def build_index_sets(
     deployments = pd.concat([arcs[DEPLOYMENT_KEY], fleet[DEPLOYMENT_KEY]]).drop_duplicates()
     pool_columns = pools.reset_index(names="pool_position")[["pool", "accelerator", "max_chips", "pool_position"]]
     placements = deployments.merge(pool_columns, on="accelerator")
-    if require_fit:
-        placements = placements[placements["chips_per_replica"] <= placements["max_chips"]]
+    if require_fit:  # a pool too small for a replica holds none, unless some run there today (they must move)
+        running = placements.merge(fleet[[*DEPLOYMENT_KEY, "pool"]], on=[*DEPLOYMENT_KEY, "pool"], how="left",
+                                   indicator=True)["_merge"].eq("both").to_numpy()
+        placements = placements[(placements["chips_per_replica"] <= placements["max_chips"]).to_numpy() | running]
     if prune:
         placed = placements[DEPLOYMENT_KEY].drop_duplicates()
         marked = arcs.merge(placed, on=DEPLOYMENT_KEY, how="left", indicator=True)

@@ -218,3 +218,30 @@ def test_cli_rolling(tmp_path, capsys):
         assert main(["solve", str(path), *bad, "--out", str(tmp_path / "bad")]) == 3
         assert not (tmp_path / "bad").exists()
     assert "--rolling" in capsys.readouterr().err
+
+
+def test_a_step_counts_moving_replicas_off_a_pool_that_no_longer_holds_them(tmp_path):
+    # 10 wafers in q1, none in q2 (retired); 10 replicas run on them; on demand 3.0, churn 1 per chip. q2 must
+    # run on demand: moving 10 replicas is 10 out + 10 in = 20 chips.
+    # Limit 20: stay on the wafers in q1, move in q2: 3000 + 20 = 3020, rolled one ahead or whole.
+    # Limit 10: the full solve moves half in q1 (5 on demand: 1500, churn 10) and half in q2 (3000, churn 10)
+    # = 4520, as does W=2; W=1 stays in q1 (it cannot see q2) and is stuck in q2: no plan, and no checker
+    # violation (the q2 step sees the replicas it must move off, though the wafer pool holds none in its
+    # window).
+    pools = [{"id": "wafer", "accelerator": "g", "kind": "prepaid", "max_chips": {"q1": 10, "q2": 0}},
+             _on_demand(3.0)]
+    fleet = [{"model": "m", "accelerator": "g", "chips_per_replica": 1, "pool": "wafer", "replicas": 10}]
+    path = _scenario(tmp_path, pools, periods=2, fleet=fleet)
+    doc = yaml.safe_load(path.read_text())
+    doc["options"].update(max_churn_chips=20, churn_cost_per_chip=1.0)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    full, (one,) = _full_and_rolling(path, 1)
+    assert full["cost"]["total"] == pytest.approx(3020) and one["cost"]["total"] == pytest.approx(3020)
+    assert [c["chips_moved"] for c in one["cost"]["churn"]] == [0, 20]
+    doc["options"]["max_churn_chips"] = 10
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    full, (two,) = _full_and_rolling(path, 2)
+    assert full["cost"]["total"] == pytest.approx(4520) and two["cost"]["total"] == pytest.approx(4520)
+    stuck = solve_rolling(path, 1)
+    assert stuck.violations == [] and stuck.plan["status"] == "no_solution" and int(stuck.exit_code) == 4
+    assert [s["status"] for s in stuck.plan["solver"]["rolling"]["steps"]] == ["optimal", "infeasible"]
