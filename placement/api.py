@@ -45,7 +45,8 @@ def solve_scenario(scenario: str | Path | LoadedScenario, settings: SolverSettin
     `budget`: the wall-clock seconds of the whole command (default: the time limit, from now); every stage
     takes what is left of it, and what had to be skipped is listed in the plan's solver.notes.
     `rolling`: a look-ahead window in periods: solve as a rolling horizon (placement.rolling), committing
-    one period at a time; the plan is `feasible` at best. Raises InputError on bad input. A checker violation gives exit code 4 and is listed in
+    one period at a time; the plan is `feasible` at best.
+    Raises InputError on bad input. A checker violation gives exit code 4 and is listed in
     `violations`: it is a bug, and the plan must not be used.
     """
     started = time.perf_counter()

@@ -14,7 +14,7 @@ The kept decisions are laid out on the full horizon's index sets and costed by t
 field of a full plan and the independent checker verifies it against the original scenario.
 
 What it costs: a step sees W periods, so it buys a contract only if its term pays off within them (the
-months beyond the window are charged at the window's last period's hours), and a purchase whose lead time
+periods beyond the window are charged at the window's last period's hours), and a purchase whose lead time
 ends past the window is never made. No bound covers the whole horizon, so a rolling plan is `feasible` at
 best (exit 1). A step that finds no plan after earlier periods were committed leaves no plan
 (`no_solution`): the full solve may still have one.
@@ -52,6 +52,7 @@ def solve_rolling(scenario: str | Path | LoadedScenario, window: int, **options)
 
 
 def check_window(window: Any, where: tuple[str, str] = ("rolling", "window")) -> int:
+    """The look-ahead window, or bad input (exit 3) naming where it was given."""
     if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
         raise InputError.single(*where, f"the look-ahead window is a whole number of periods >= 1, got {window!r}")
     return int(window)
