@@ -245,3 +245,25 @@ def test_a_step_counts_moving_replicas_off_a_pool_that_no_longer_holds_them(tmp_
     stuck = solve_rolling(path, 1)
     assert stuck.violations == [] and stuck.plan["status"] == "no_solution" and int(stuck.exit_code) == 4
     assert [s["status"] for s in stuck.plan["solver"]["rolling"]["steps"]] == ["optimal", "infeasible"]
+
+
+def test_time_limit_covers_every_step(tmp_path):
+    """--time-limit is the whole rolling command's budget: each step takes its share of what remains (the
+    example rolled three ahead takes about 20 s unhurried; here 8 s in all, within 10% + 1 s of it)."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.test_cli import run
+
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "placement", "--version"], capture_output=True, check=True)
+    startup = time.perf_counter() - started
+    out = tmp_path / "plan"
+    started = time.perf_counter()
+    done = run("solve", str(QUARTERS), "--rolling", "3", "--time-limit", "8", "--out", str(out))
+    wall = time.perf_counter() - started
+    assert done.returncode in (1, 4), done.stderr
+    assert wall <= 1.1 * 8 + 1.0 + startup, f"--time-limit 8 ran {wall:.1f} s"
+    steps = yaml.safe_load((out / "plan.json").read_text())["solver"]["rolling"]["steps"]
+    assert sum(s["seconds"] for s in steps) <= 8
