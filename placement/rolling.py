@@ -16,8 +16,9 @@ field of a full plan and the independent checker verifies it against the origina
 What it costs: a step sees W periods, so it buys a contract only if its term pays off within them (the
 periods beyond the window are charged at the window's last period's hours), and a purchase whose lead time
 ends past the window is never made. No bound covers the whole horizon, so a rolling plan is `feasible` at
-best (exit 1). A step that finds no plan after earlier periods were committed leaves no plan
-(`no_solution`): the full solve may still have one.
+best (exit 1). A step that runs out of its share of the time keeps, for its period, the plan the step
+before made for it (when that step's window covered it); a step with no plan at all after earlier periods
+were committed leaves no plan (`no_solution`): the full solve may still have one.
 
     from placement.rolling import solve_rolling
     result = solve_rolling("inputs/speed-lanes/quarters.yaml", window=2)
@@ -70,13 +71,14 @@ def optimize_rolling(loaded: LoadedScenario, window: int, settings: SolverSettin
     periods = full.horizon.period_ids
     document = loaded.scenario.model_dump(mode="python", exclude={"profiles"})
     windows = [periods[k: k + window] for k in range(len(periods))]
-    plan = _Stitched(full)
+    plan = _Stitched(full, loaded.scenario)
     contracts = _signed(loaded.scenario, periods)
     fleet = document.get("fleet")
     steps: list[dict[str, Any]] = []
     stats: list[dict[str, int]] = []
     notes: list[str] = []
     version = ""
+    previous = None    # the last step with a plan: (its solution, its window)
     for k, ids in enumerate(windows):
         started = time.perf_counter()
         step_doc = window_document(document, periods, k, len(ids), fleet, contracts) if len(periods) > 1 \
@@ -94,12 +96,20 @@ def optimize_rolling(loaded: LoadedScenario, window: int, settings: SolverSettin
         steps.append({"period": ids[0], "window": list(ids), "status": outcome.status.value,
                       "gap": outcome.result.gap if outcome.result is not None else None, "seconds": seconds,
                       "variables": outcome.model_stats.get("variables", 0)})
-        if outcome.solution is None:
+        if outcome.solution is not None:
+            previous = (outcome.solution, ids)
+            steps[-1]["window_total"] = outcome.solution.total
+        elif outcome.status != Status.INFEASIBLE and previous is not None and ids[0] in previous[1]:
+            # out of time, not of plans: the step before planned this period too, consistently with every
+            # period committed since; keep its plan for it
+            steps[-1]["kept_plan_of"] = previous[1][0]
+            notes.append(f"step {ids[0]}: no plan within its share of the time limit; {ids[0]} keeps the plan "
+                         f"step {previous[1][0]} made for it")
+        else:
             return _stopped(full, k, ids[0], outcome, settings, timings, notes, window, steps, stats, version,
                             (table, cells, candidates))
-        steps[-1]["window_total"] = outcome.solution.total
-        fleet = plan.commit(k, outcome.solution)
-        for pool_id, rows in plan.bought_in(k, outcome.solution, sub.scenario).items():
+        fleet = plan.commit(k, previous[0])
+        for pool_id, rows in plan.bought_in(k, previous[0]).items():
             contracts.setdefault(pool_id, []).extend(rows)
     clock = time.perf_counter()
     solution = plan.solution()
@@ -163,8 +173,9 @@ def _signed(scenario, periods: list[str]) -> dict[str, list[tuple[int, int, int]
 class _Stitched:
     """The committed periods' decisions laid out on the full horizon's index sets."""
 
-    def __init__(self, full: IndexSets):
+    def __init__(self, full: IndexSets, scenario):
         self.full = full
+        self.pools = {p.id: p for p in scenario.pools}
         T, S = full.rates.shape[1:]
         self.share = np.zeros((len(full.arcs), T, S))
         self.replicas = np.zeros((len(full.placements), T, S))
@@ -191,14 +202,13 @@ class _Stitched:
         return [{"model": m, "accelerator": a, "chips_per_replica": int(c), "pool": p, "replicas": int(n)}
                 for m, a, c, p, n in fleet[[*DEPLOYMENT_KEY, "pool", "replicas"]].itertuples(index=False)]
 
-    def bought_in(self, k: int, solution, scenario) -> dict[str, list[tuple[int, int, int]]]:
-        """Blocks period k's step bought in period k: kept, and signed for every later step."""
+    def bought_in(self, k: int, solution) -> dict[str, list[tuple[int, int, int]]]:
+        """Blocks a step's plan buys in period k: kept, and signed for every later step."""
         period = self.full.horizon.period_ids[k]
-        pools = {p.id: p for p in scenario.pools}
         added: dict[str, list[tuple[int, int, int]]] = {}
         bought = solution.commitments[solution.commitments["bought_in"] == period]
         for pool_id, blocks in zip(bought["pool"], bought["blocks"]):
-            pool = pools[pool_id]
+            pool = self.pools[pool_id]
             self.bought[self.pool_of[pool_id], k] += blocks
             first = k + pool.lead_periods
             added.setdefault(pool_id, []).append((int(blocks), first, first + pool.term_periods - 1))

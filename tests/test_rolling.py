@@ -267,3 +267,29 @@ def test_time_limit_covers_every_step(tmp_path):
     assert wall <= 1.1 * 8 + 1.0 + startup, f"--time-limit 8 ran {wall:.1f} s"
     steps = yaml.safe_load((out / "plan.json").read_text())["solver"]["rolling"]["steps"]
     assert sum(s["seconds"] for s in steps) <= 8
+
+
+def test_a_step_out_of_time_keeps_the_plan_the_step_before_made_for_its_period(tmp_path, monkeypatch):
+    # The lead-time case rolled three ahead, with the q2 step made to find nothing in its share of the time
+    # (the real solve, its plan dropped as a time limit would): q2 keeps step q1's plan for it, and the rest
+    # rolls on, 8000 as before. One ahead there is no such plan to keep: no plan.
+    import placement.rolling as rolling
+    from solvers import Status
+
+    real = rolling.solve_sets
+
+    def q2_out_of_time(sets, *args, **kwargs):
+        outcome = real(sets, *args, **kwargs)
+        if sets.horizon.period_ids[0] == "q2":
+            outcome.solution, outcome.status = None, Status.NO_SOLUTION
+        return outcome
+
+    monkeypatch.setattr(rolling, "solve_sets", q2_out_of_time)
+    path = _scenario(tmp_path, [_reserved(term_periods=2, lead_periods=2), _on_demand(3.0)], periods=4)
+    plan = _checked(solve_rolling(path, 3))
+    assert plan["cost"]["total"] == pytest.approx(8000)
+    steps = plan["solver"]["rolling"]["steps"]
+    assert [s.get("kept_plan_of") for s in steps] == [None, "q1", None, None]
+    assert any("q2 keeps the plan step q1 made" in note for note in plan["solver"]["notes"])
+    stuck = solve_rolling(path, 1)
+    assert stuck.violations == [] and stuck.plan["status"] == "no_solution"
