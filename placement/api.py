@@ -38,12 +38,14 @@ class PlanResult:
 
 def solve_scenario(scenario: str | Path | LoadedScenario, settings: SolverSettings | None = None,
                    baselines: bool | None = None, explain: bool = True, budget: Budget | None = None,
-                   **overrides) -> PlanResult:
+                   rolling: int | None = None, **overrides) -> PlanResult:
     """Solve, diagnose if infeasible, explain, and re-verify with the independent checker.
 
     overrides: backend, engine, time_limit_s, mip_gap, threads (None keeps the scenario's option).
     `budget`: the wall-clock seconds of the whole command (default: the time limit, from now); every stage
     takes what is left of it, and what had to be skipped is listed in the plan's solver.notes.
+    `rolling`: a look-ahead window in periods: solve as a rolling horizon (placement.rolling), committing
+    one period at a time; the plan is `feasible` at best.
     Raises InputError on bad input. A checker violation gives exit code 4 and is listed in
     `violations`: it is a bug, and the plan must not be used.
     """
@@ -51,7 +53,12 @@ def solve_scenario(scenario: str | Path | LoadedScenario, settings: SolverSettin
     settings = settings or settings_from(loaded.scenario, **overrides)
     budget = budget or Budget(settings.time_limit_s)
     parse_s = loaded.load_s   # read, parse, validate (done before the call when the command loaded it)
-    outcome = optimize(loaded, settings, baselines=baselines, budget=budget)
+    if rolling is None:
+        outcome = optimize(loaded, settings, baselines=baselines, budget=budget)
+    else:
+        from placement.rolling import optimize_rolling
+
+        outcome = optimize_rolling(loaded, rolling, settings, budget)
     outcome.timings = {"parse": parse_s, **outcome.timings}
     diagnosis = []
     if outcome.solution is None and outcome.status.value == "infeasible":

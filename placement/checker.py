@@ -291,7 +291,8 @@ def _contracts(scenario, plan, periods, hours):
     position = {p: i for i, p in enumerate(periods)}
     for pool in scenario.pools:
         for contract in pool.committed:
-            for period in periods[: position[contract.through] + 1]:
+            first = position[contract.starts] if contract.starts is not None else 0
+            for period in periods[first: position[contract.through] + 1]:
                 active[(pool.id, period)] += contract.blocks
     commitments = plan.get("commitments")
     if commitments is None:  # a plan from before contracts over time: committed chips per pool

@@ -64,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("--no-baselines", action="store_true", help="skip the single-accelerator baselines")
     solve.add_argument("--values", action="store_true",
                        help="also compute what capacity is worth (capacity_values in plan.json; re-solves)")
+    solve.add_argument("--rolling", type=int, metavar="W",
+                       help="rolling horizon for horizons too big to solve whole: plan W periods ahead, commit "
+                            "the first period (routing, replicas, fleet, blocks bought), re-plan from there; "
+                            "--time-limit covers every step; the plan is feasible at best (no bound against "
+                            "the full horizon) and may cost more than the full solve")
 
     validate = sub.add_parser("validate", help="check a scenario without solving")
     validate.add_argument("scenario")
@@ -197,12 +202,19 @@ def cmd_solve(args) -> ExitCode:
     started = args.started  # --time-limit covers the whole command, from the moment it started
     loaded = load_scenario(args.scenario)
     settings = _settings(loaded, args)
+    if args.rolling is not None:
+        from placement.rolling import check_window
+
+        check_window(args.rolling, ("command line", "--rolling"))
+        if args.values:
+            raise InputError.single("command line", "--values", "capacity values re-solve the full horizon; "
+                                                                 "drop --rolling or --values")
     out_dir = Path(args.out) if args.out else Path("outputs") / _folder_name(loaded.scenario.name)
     check_replaceable_folder(out_dir, loaded.files)  # before the solve: a refused --out costs no time
     # the plan folder (CSVs, summary, chart, report) is written after the solve: keep time for it
     reserve = min(OUTPUT_RESERVE_S + 0.05 * settings.time_limit_s, 0.5 * settings.time_limit_s)
     result = solve_scenario(loaded, settings, baselines=False if args.no_baselines else None,
-                            budget=Budget(settings.time_limit_s - reserve, started))
+                            budget=Budget(settings.time_limit_s - reserve, started), rolling=args.rolling)
     if args.values and result.plan["status"] in ("optimal", "feasible") and not result.violations:
         from placement.values import capacity_values
         result.plan["capacity_values"], result.plan["capacity_values_notes"] = capacity_values(loaded, settings, result.plan)
@@ -240,7 +252,8 @@ def _report_outcome(doc, out_dir: Path) -> None:
                 print(f"  {accelerator}: {reason}", file=sys.stderr)
     else:
         _log(f"no plan: the solver stopped without a solution ({doc['solver'].get('message')}); "
-             "raise --time-limit or loosen --gap")
+             + ("widen --rolling, raise --time-limit or solve the whole horizon" if doc["solver"].get("rolling")
+                else "raise --time-limit or loosen --gap"))
 
 
 def cmd_validate(args) -> ExitCode:

@@ -67,10 +67,20 @@ class Solution:
 
 
 def extract(model, sets: IndexSets, x: np.ndarray, solver_blocks: np.ndarray | None = None) -> Solution:
+    fleet = np.round(model.array("fleet", x)).clip(min=0) if "fleet" in model.variables else None
+    return solution_from_arrays(sets, model.array("share", x), np.round(model.array("replicas", x)).clip(min=0),
+                                fleet, solver_blocks)
+
+
+def solution_from_arrays(sets: IndexSets, share: np.ndarray, placed: np.ndarray, fleet: np.ndarray | None = None,
+                         solver_blocks: np.ndarray | None = None, bought: np.ndarray | None = None) -> Solution:
+    """The plan from decisions laid out on the index sets: share (arcs, T, S), replicas (placements, T, S),
+    fleet (placements, T; None = each period's largest slice) and, when decided elsewhere (a rolling
+    horizon's committed purchases), blocks bought per (pool, period), kept as given."""
     horizon = sets.horizon
     periods, slices = np.array(horizon.period_ids, dtype=object), np.array(horizon.slice_ids, dtype=object)
     T, S = len(periods), len(slices)
-    share = np.clip(model.array("share", x), 0.0, 1.0)
+    share = np.clip(share, 0.0, 1.0)
     share[share < SHARE_EPS] = 0.0
     arcs, cells = sets.arcs, sets.cells
     cell = arcs["cell"].to_numpy()
@@ -95,10 +105,8 @@ def extract(model, sets: IndexSets, x: np.ndarray, solver_blocks: np.ndarray | N
     load = np.zeros((len(sets.deployments), T, S))
     np.add.at(load, arcs["deployment"].to_numpy(), rate * share / usable[:, None, None])
     needed = np.ceil(load - REPLICA_EPS).clip(min=0)
-    placed = np.round(model.array("replicas", x)).clip(min=0)
     running = trim_replicas(sets, placed, needed)                      # (placements, T, S)
-    fleet = (np.round(model.array("fleet", x)).clip(min=0) if "fleet" in model.variables
-             else running.max(axis=2))
+    fleet = running.max(axis=2) if fleet is None else fleet
     replicas = _replica_rows(sets, running, periods, slices, load)
     fleet_rows = _fleet_rows(sets, fleet, periods)
 
@@ -106,7 +114,7 @@ def extract(model, sets: IndexSets, x: np.ndarray, solver_blocks: np.ndarray | N
     pool_of = sets.placements["pool_position"].to_numpy()
     used = np.zeros((len(sets.pools), T, S))
     np.add.at(used, pool_of, running * chips[:, None, None])
-    bought = choose_blocks(sets, used, solver_blocks)
+    bought = choose_blocks(sets, used, solver_blocks) if bought is None else bought
     pools, commitments, paid, beyond, billed = _pool_rows(sets, used, bought, periods)
     churn = _churn(sets, fleet, periods)
     by_period = pd.DataFrame({"period": periods, "pools": paid.sum(axis=0), "churn": churn["cost"].to_numpy(),

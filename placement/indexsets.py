@@ -78,8 +78,10 @@ def build_index_sets(
     deployments = pd.concat([arcs[DEPLOYMENT_KEY], fleet[DEPLOYMENT_KEY]]).drop_duplicates()
     pool_columns = pools.reset_index(names="pool_position")[["pool", "accelerator", "max_chips", "pool_position"]]
     placements = deployments.merge(pool_columns, on="accelerator")
-    if require_fit:
-        placements = placements[placements["chips_per_replica"] <= placements["max_chips"]]
+    if require_fit:  # a pool too small for a replica holds none, unless some run there today (they must move)
+        running = placements.merge(fleet[[*DEPLOYMENT_KEY, "pool"]], on=[*DEPLOYMENT_KEY, "pool"], how="left",
+                                   indicator=True)["_merge"].eq("both").to_numpy()
+        placements = placements[(placements["chips_per_replica"] <= placements["max_chips"]).to_numpy() | running]
     if prune:
         placed = placements[DEPLOYMENT_KEY].drop_duplicates()
         marked = arcs.merge(placed, on=DEPLOYMENT_KEY, how="left", indicator=True)
@@ -106,7 +108,8 @@ def build_index_sets(
     committed = np.zeros((len(chosen), len(periods)))
     for i, pool in enumerate(chosen):
         for contract in pool.committed:
-            committed[i, : periods.index(contract.through) + 1] += contract.blocks
+            first = periods.index(contract.starts) if contract.starts is not None else 0
+            committed[i, first: periods.index(contract.through) + 1] += contract.blocks
     start = placements.merge(numbered, on="deployment").merge(fleet, on=[*DEPLOYMENT_KEY, "pool"], how="left")
     limit = scenario.options.max_churn_chips
     churn_limit = np.array([np.inf if limit is None else (limit[t] if isinstance(limit, dict) else limit)

@@ -108,6 +108,8 @@ def plan_document(loaded: LoadedScenario, outcome: Outcome, settings: SolverSett
         "model": outcome.model_stats,
         "estimates": scenario.options.estimates,
     }
+    if outcome.rolling is not None:
+        doc["solver"]["rolling"] = outcome.rolling
     doc["diagnosis"] = diagnosis or []
     doc["explanations"] = explanations or []
     return _clean(doc)

@@ -143,6 +143,11 @@ def summary_markdown(plan: dict[str, Any]) -> str:
                "(not a decision)" if cost.get("fixed") else "") + ".",
             "",
         ]
+        rolling = solver.get("rolling")
+        if rolling:
+            lines += [f"**Rolling horizon:** planned {rolling['window']} period(s) ahead and committed one period "
+                      f"at a time ({len(rolling['steps'])} steps, {rolling['seconds']:.1f} s); no bound against the "
+                      "full horizon, so this plan is feasible at best and may cost more than the full solve.", ""]
         best = next((b for b in plan.get("baselines", []) if b["name"] == "best single accelerator"), None)
         if best is not None and best.get("savings_vs_baseline") is not None:
             lines += [f"**Mixing pays:** the best single-accelerator plan ({best['accelerator']}) costs "

@@ -268,10 +268,13 @@ PoolKind = Literal["prepaid", "reserved", "on_demand", "spot"]
 
 
 class Commitment(Strict):
-    """A reserved contract already signed: `blocks` usable from the first period through `through`; sunk."""
+    """A reserved contract already signed: `blocks` usable from `starts` (default: the first period) through
+    `through`; sunk. `starts` is a contract signed to go live later (a rolling step's purchases in lead time)."""
 
     blocks: int = Field(ge=1)
     through: str = Field(min_length=1, description="last period id the contract covers")
+    starts: str | None = Field(default=None, min_length=1,
+                               description="first period id the contract covers (default: the first period)")
 
 
 class Pool(Strict):
@@ -1200,10 +1203,16 @@ def cross_check_time(data: dict[str, Any], label: str, origins: dict[str, str],
         check_keys(pool.get("max_chips"), period_ids, file, field, "period", every=True)
         check_keys(pool.get("availability"), slice_ids, label, f"pools[{i}].availability", "slice")
         for j, contract in enumerate(pool.get("committed") or [] if isinstance(pool.get("committed"), list) else []):
-            through = contract.get("through") if isinstance(contract, dict) else None
-            if isinstance(through, str) and through not in period_ids:
-                problems.append(Problem(label, f"pools[{i}].committed[{j}].through",
-                                        f"unknown period {through!r}; known: {sorted(period_ids)}"))
+            ends = {key: contract.get(key) for key in ("starts", "through")} if isinstance(contract, dict) else {}
+            for key, period in ends.items():
+                if isinstance(period, str) and period not in period_ids:
+                    problems.append(Problem(label, f"pools[{i}].committed[{j}].{key}",
+                                            f"unknown period {period!r}; known: {sorted(period_ids)}"))
+            order = periods or [DEFAULT_PERIOD]
+            if ends and all(isinstance(p, str) and p in order for p in ends.values()) and \
+                    order.index(ends["starts"]) > order.index(ends["through"]):
+                problems.append(Problem(label, f"pools[{i}].committed[{j}].starts",
+                                        f"starts {ends['starts']!r} is after through {ends['through']!r}"))
     options = data.get("options") if isinstance(data.get("options"), dict) else {}
     check_keys(options.get("max_churn_chips"), period_ids, label, "options.max_churn_chips", "period", every=True)
     pools = {p.get("id"): p for _, p in _entries(data, "pools") if isinstance(p.get("id"), str)}

@@ -93,6 +93,7 @@ class Outcome:
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     canonical: bool = False
+    rolling: dict | None = None              # a rolling horizon's window and steps (placement.rolling)
 
     @property
     def hours(self) -> float:

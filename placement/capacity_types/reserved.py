@@ -1,9 +1,9 @@
 """Reserved pools: take-or-pay contracts bought in whole blocks, each usable and paid for a term.
 
 k[p, tau] integer >= 0: blocks bought in period tau. They are active (usable and paid) in periods
-tau + lead .. tau + lead + term - 1; contracts already signed (`committed`) are active from the first period
-through theirs, and sunk. Active blocks A[p, t] cap the chips of running replicas in every slice and are
-capped by max_chips(p, t). A term running past the horizon is paid for each period beyond it at the last
+tau + lead .. tau + lead + term - 1; contracts already signed (`committed`) are active from their `starts`
+(default: the first period) through theirs, and sunk. Active blocks A[p, t] cap the chips of running
+replicas in every slice and are capped by max_chips(p, t). A term running past the horizon is paid for each period beyond it at the last
 period's hours, so a late purchase is never cheaper than an early one just because the horizon ends.
 """
 
