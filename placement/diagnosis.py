@@ -151,6 +151,35 @@ def _slo_clauses(rows: pd.DataFrame, asked) -> tuple[list[str], dict[str, Any]]:
     return clauses, extra
 
 
+def _lead_time_findings(sets, findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A pool short of chips in a period that a reserved pool of the same accelerator could have served,
+    had its contracts not taken longer to arrive (lead_periods beyond that period): the lead time binds."""
+    pools = sets.pools.reset_index(drop=True)
+    periods = sets.horizon.period_ids
+    out, seen = [], set()
+    for finding in findings:
+        if finding.get("kind") != "supply" or finding.get("period") not in periods:
+            continue
+        t = periods.index(finding["period"])
+        for p, pool in pools.iterrows():
+            room = float(sets.caps[p, t]) - float(sets.committed[p, t] * pool["block_chips"])
+            if (pool["kind"] != "reserved" or pool["accelerator"] != finding["accelerator"]
+                    or int(pool["lead_periods"]) <= t or room <= 0 or (pool["pool"], t) in seen):
+                continue
+            seen.add((pool["pool"], t))
+            lead = int(pool["lead_periods"])
+            first = periods[lead] if lead < len(periods) else "after the horizon"
+            out.append({
+                "kind": "lead_time", "pool": pool["pool"], "accelerator": pool["accelerator"],
+                "period": finding["period"], "lead_periods": lead, "chips_short": finding["relax_by_chips"],
+                "message": (f"pool {pool['pool']} (reserved, {pool['accelerator']}) has room for {room:,.0f} chips "
+                            f"in {finding['period']}, but its contracts take {lead} period(s) to arrive "
+                            f"(lead_periods): a block bought now is live from {first}. Sign earlier "
+                            f"(committed), shorten the lead, or add capacity elsewhere for {finding['period']}"),
+            })
+    return out
+
+
 def elastic_findings(scenario: Scenario, cells: pd.DataFrame, candidates: pd.DataFrame,
                      settings: SolverSettings, known: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Solve the elastic model and report every slack it had to use."""
@@ -187,14 +216,23 @@ def elastic_findings_for_sets(sets, settings: SolverSettings,
             extra = float(np.ceil(row["value"] - 1e-9))
             where = "" if single else f" in {period}" + (f", slice {slice_}" if slice_ is not None else "")
             what = "max_chips under contract" if scope == "contract" else "max_chips"
-            findings.append({
+            message = (f"pool {row['pool']} ({pool['accelerator']}){where}: the cheapest plan needs "
+                       f"{available + row['value']:,.0f} chips, {what} is {available:,.0f}; raise it by "
+                       f"{extra:,.0f} or add capacity elsewhere")
+            finding = {
                 "kind": "supply", "pool": row["pool"], "accelerator": pool["accelerator"], "period": period,
                 "slice": slice_, "chips_needed": available + row["value"], "chips_available": available,
-                "relax_by_chips": extra,
-                "message": (f"pool {row['pool']} ({pool['accelerator']}){where}: the cheapest plan needs "
-                            f"{available + row['value']:,.0f} chips, {what} is {available:,.0f}; raise it by "
-                            f"{extra:,.0f} or add capacity elsewhere"),
-            })
+                "relax_by_chips": extra}
+            lead = int(pool.get("lead_periods", 0) or 0) if kind == "reserved" else 0
+            if t < lead:  # no contract bought inside the horizon is live yet: the lead time binds here
+                first = sets.horizon.period_ids[lead] if lead < len(sets.horizon.period_ids) else "after the horizon"
+                finding.update(kind="lead_time", lead_periods=lead)
+                message += (f"; its contracts take {lead} period(s) to arrive (lead_periods), so in {period} only "
+                            f"contracts already signed serve and the first new block is live in {first}: sign "
+                            f"earlier (committed), shorten the lead, or add capacity elsewhere")
+            finding["message"] = message
+            findings.append(finding)
+    findings += _lead_time_findings(sets, findings)
     if "churn_slack" in model.variables:
         slack = model.labelled("churn_slack", result.x)
         for row in slack[slack["value"] > SLACK_EPS].to_dict("records"):

@@ -239,3 +239,17 @@ def test_spot_share_limit_and_its_check(tmp_path):
             row["replicas"] = row["chips"] = 6
     tampered["replicas"] = [r if r["pool"] != "spot" else dict(r, replicas=4, chips=4) for r in tampered["replicas"]]
     assert any("max_spot_share" in v for v in check_plan(loaded, tampered, profile_table(loaded)))
+
+
+def test_diagnosis_names_a_lead_time_that_binds(tmp_path):
+    # 10 chips needed in both quarters; on demand capped at 4; a contract bought in q1 is live from q2
+    # (lead 1) and none is signed: q1 cannot be served. The finding names the lead time and q1.
+    spec, extra = _spec([{**RESERVED, "lead_periods": 1}, {**ON_DEMAND, "max_chips": 4}], periods=P2)
+    plan = _solve(tmp_path, spec, extra)
+    assert plan["status"] == "infeasible"
+    lead = [f for f in plan["diagnosis"] if f.get("kind") == "lead_time"]
+    assert lead and lead[0]["period"] == "q1" and lead[0]["lead_periods"] == 1
+    assert "lead" in lead[0]["message"] and "q2" in lead[0]["message"]
+    # without the lead time the same caps are enough: the finding is the lead time's, not the caps'
+    spec, extra = _spec([RESERVED, {**ON_DEMAND, "max_chips": 4}], periods=P2)
+    assert _solve(tmp_path / "no-lead", spec, extra)["status"] == "optimal"
