@@ -37,6 +37,9 @@ PRICING_MIN_COLUMNS = 50_000
 # ran 135-177 s past a 20 s limit (7,500 workloads: 19,500 rows, 68k columns, 28 integers). There the plan
 # is the rounded one with the LP bound, and the notes say the MIP stages were skipped.
 MIP_MAX_ROWS = 10_000
+# The full MIP's root on the whole model ran 45 s past its limit at 388k columns (3,000 workloads) and held
+# it at 135k: above this many columns the best heuristic plan stands, with the LP bound.
+FULL_MIP_MAX_COLUMNS = 200_000
 # The priced LP starts, for every cell, from its few cheapest arcs and its highest-quality one.
 PRICING_START_CHEAPEST = 3
 
@@ -215,8 +218,10 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
                          "HiGHS's MIP root does not stop at the time limit; the plan is the rounded one")
         if not too_big and not _within_gap(incumbent, lp_bound, settings):
             clock = time.perf_counter()
+            # half of what is left when the full MIP follows; most of it when the full MIP cannot run
+            share_left = 0.5 if arrays.num_variables <= FULL_MIP_MAX_COLUMNS else 0.8
             restricted = _restricted_to_used(arrays, relaxed.x, arc_columns, arc_groups, settings,
-                                             budget.slice(1 / 2), incumbent, active)
+                                             budget.slice(share_left), incumbent, active)
             timings["heuristic"] = time.perf_counter() - clock
             _note_plan(notes, "restricted MIP plan", restricted, lp_bound)
             if restricted is not None and (incumbent is None or restricted[1] < incumbent[1]):
@@ -232,6 +237,11 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
     if incumbent is not None and arrays.num_constraints > MIP_MAX_ROWS:
         return SolverResult(Status.FEASIBLE, incumbent[0], incumbent[1], lp_bound, 0.0, relaxed.backend,
                             settings.engine, relaxed.version, "rounded plan (model too large for the MIP stages)"), lp_bound
+    if incumbent is not None and arrays.num_variables > FULL_MIP_MAX_COLUMNS:
+        notes.append(f"full MIP skipped: {arrays.num_variables:,} columns > {FULL_MIP_MAX_COLUMNS:,}, where HiGHS's "
+                     "root on the whole model does not stop at the time limit; the plan's bound is the LP relaxation's")
+        return SolverResult(Status.FEASIBLE, incumbent[0], incumbent[1], lp_bound, 0.0, relaxed.backend,
+                            settings.engine, relaxed.version, "heuristic plan (model too large for the full MIP)"), lp_bound
     if incumbent is not None and budget.remaining - reserve < root_estimate:
         notes.append(f"full MIP skipped: {budget.remaining:.1f} s left, its root alone needs about "
                      f"{root_estimate:.0f} s on this model; the plan's bound is the LP relaxation's")

@@ -20,7 +20,7 @@ import highspy
 import numpy as np
 
 from solvers.base import SolverResult, SolverSettings, Status
-from solvers.highs_backend import _pass_model
+from solvers.highs_backend import _hold_the_deadline, _pass_model
 from solvers.model import ArrayModel
 from solvers.quiet import quiet_native_output
 
@@ -60,11 +60,13 @@ def solve_lp_by_pricing(model: ArrayModel, initial: np.ndarray, settings: Solver
     rounds = 0
     with quiet_native_output():
         _pass_model(highs, restricted, restricted.integer)
+        _hold_the_deadline(highs, started + float(settings.time_limit_s))
         while True:
             left = settings.time_limit_s - (time.perf_counter() - started)
             if left <= 0:
                 break
-            highs.setOptionValue("time_limit", float(left))
+            # HiGHS's time limit counts its run time over every round of this instance: the whole budget
+            highs.setOptionValue("time_limit", float(settings.time_limit_s))
             highs.run()
             if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
                 break
