@@ -92,6 +92,7 @@ def solve_lp_by_pricing(model: ArrayModel, initial: np.ndarray, settings: Solver
                           block.indices.astype(np.int32), block.data.astype(np.float64))
             active[candidates] = True
             columns = np.concatenate([columns, candidates])
+        highs.clearCallbacks()   # no Python callback outlives the solve
         finished = last is not None and len(columns) == len(last[0])
     if last is None:
         return None
