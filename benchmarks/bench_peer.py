@@ -31,7 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import pulp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import solvers.pulp_backend  # noqa: E402,F401  (loads OR-Tools before PuLP: see solvers/pulp_backend.py)
+import pulp  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]

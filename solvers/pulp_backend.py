@@ -13,7 +13,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pulp
+
+# OR-Tools' solvers must be loaded before PuLP: PuLP's import loads highspy's HiGHS, and an OR-Tools loaded
+# after it segfaults in its first Solve (reproduced: `import pulp`, then the ortools/highs backend).
+import solvers.ortools_backend  # noqa: E402,F401  (load order only)
+import pulp  # noqa: E402
 
 from solvers.base import SolverResult, SolverSettings, Status
 from solvers.quiet import quiet_native_output

@@ -51,3 +51,18 @@ def test_the_solve_reports_a_proven_bound_and_its_gap(fleet):
     assert lp_bound <= optimum
     assert result.bound is not None and result.bound <= optimum + 1e-6 * optimum
     assert relative_gap(result.objective, result.bound) <= 0.05 + 1e-12
+
+
+def test_ortools_after_pulp_in_one_process():
+    """PuLP's import loads highspy's HiGHS; an OR-Tools loaded after it segfaulted in its first Solve. The
+    PuLP backend loads OR-Tools first, so a process that used PuLP can still use the ortools backend."""
+    import subprocess
+    import sys
+
+    code = ("import solvers.pulp_backend, solvers; from dataclasses import replace; "
+            "from placement.scenario import load_scenario; from placement.api import solve_scenario; "
+            "r = solve_scenario(load_scenario('inputs/fleet-sizing/scenario.yaml'), backend='ortools', "
+            "engine='highs', baselines=False, explain=False); print(r.plan['status'])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.strip() in ("optimal", "feasible")
