@@ -32,12 +32,11 @@ from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import solvers.pulp_backend  # noqa: E402,F401  (loads OR-Tools before PuLP: see solvers/pulp_backend.py)
-import pulp  # noqa: E402
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
+
+import solvers.pulp_backend  # noqa: E402,F401  (loads OR-Tools before PuLP: see solvers/pulp_backend.py)
+import pulp  # noqa: E402
 
 from bench_scale import run as run_placement, write_instance  # noqa: E402
 from placement.formulation import SECONDS_PER_HOUR, SHED_TIE_BREAK  # noqa: E402

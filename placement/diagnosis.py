@@ -216,22 +216,14 @@ def elastic_findings_for_sets(sets, settings: SolverSettings,
             extra = float(np.ceil(row["value"] - 1e-9))
             where = "" if single else f" in {period}" + (f", slice {slice_}" if slice_ is not None else "")
             what = "max_chips under contract" if scope == "contract" else "max_chips"
-            message = (f"pool {row['pool']} ({pool['accelerator']}){where}: the cheapest plan needs "
-                       f"{available + row['value']:,.0f} chips, {what} is {available:,.0f}; raise it by "
-                       f"{extra:,.0f} or add capacity elsewhere")
-            finding = {
+            findings.append({
                 "kind": "supply", "pool": row["pool"], "accelerator": pool["accelerator"], "period": period,
                 "slice": slice_, "chips_needed": available + row["value"], "chips_available": available,
-                "relax_by_chips": extra}
-            lead = int(pool.get("lead_periods", 0) or 0) if kind == "reserved" else 0
-            if t < lead:  # no contract bought inside the horizon is live yet: the lead time binds here
-                first = sets.horizon.period_ids[lead] if lead < len(sets.horizon.period_ids) else "after the horizon"
-                finding.update(kind="lead_time", lead_periods=lead)
-                message += (f"; its contracts take {lead} period(s) to arrive (lead_periods), so in {period} only "
-                            f"contracts already signed serve and the first new block is live in {first}: sign "
-                            f"earlier (committed), shorten the lead, or add capacity elsewhere")
-            finding["message"] = message
-            findings.append(finding)
+                "relax_by_chips": extra,
+                "message": (f"pool {row['pool']} ({pool['accelerator']}){where}: the cheapest plan needs "
+                            f"{available + row['value']:,.0f} chips, {what} is {available:,.0f}; raise it by "
+                            f"{extra:,.0f} or add capacity elsewhere"),
+            })
     findings += _lead_time_findings(sets, findings)
     if "churn_slack" in model.variables:
         slack = model.labelled("churn_slack", result.x)

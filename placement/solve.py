@@ -204,15 +204,14 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
     if relaxed.status == Status.INFEASIBLE:
         return relaxed, None
     # a priced LP stopped by the time limit still gives an LP point and a proven (weaker) bound
-    lp_bound = relaxed.bound if relaxed.status in (Status.OPTIMAL, Status.FEASIBLE) and relaxed.has_solution \
-        else None
+    lp_bound = relaxed.bound if relaxed.has_solution else None
+    too_big = arrays.num_constraints > MIP_MAX_ROWS
     incumbent = None
     if lp_bound is not None and arrays.integer.any() and (~arrays.integer).any():
         clock = time.perf_counter()
         incumbent = _routing_fixed(arrays, relaxed.x, settings, budget.slice(1 / 4))
         timings["rounding"] = time.perf_counter() - clock
         _note_plan(notes, "rounded plan", incumbent, lp_bound)
-        too_big = arrays.num_constraints > MIP_MAX_ROWS
         if too_big:
             notes.append(f"restricted and full MIP skipped: {arrays.num_constraints:,} rows > {MIP_MAX_ROWS:,}, where "
                          "HiGHS's MIP root does not stop at the time limit; the plan is the rounded one")
@@ -227,26 +226,25 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
             if restricted is not None and (incumbent is None or restricted[1] < incumbent[1]):
                 incumbent = restricted
         if _within_gap(incumbent, lp_bound, settings):
-            return SolverResult(Status.OPTIMAL, incumbent[0], incumbent[1], lp_bound,
-                                time.perf_counter() - clock, relaxed.backend, settings.engine, relaxed.version,
-                                "proven by the LP bound: a heuristic plan is within the gap"), lp_bound
+            return _heuristic_result(Status.OPTIMAL, incumbent, lp_bound, relaxed, settings,
+                                     "proven by the LP bound: a heuristic plan is within the gap"), lp_bound
     # the tie-break LPs and the outputs follow: keep them a share of what is left
     # (HiGHS overshoots a MIP's limit by a few percent: that is allowed for too)
     reserve = min(2.0 * timings["relaxation"] + 0.5 + 0.05 * budget.remaining, 0.25 * budget.remaining)
     root_estimate = 3.0 * timings["relaxation"] * _priced_fraction(arrays, active) + 1.0
-    if incumbent is not None and arrays.num_constraints > MIP_MAX_ROWS:
-        return SolverResult(Status.FEASIBLE, incumbent[0], incumbent[1], lp_bound, 0.0, relaxed.backend,
-                            settings.engine, relaxed.version, "rounded plan (model too large for the MIP stages)"), lp_bound
+    if incumbent is not None and too_big:
+        return _heuristic_result(Status.FEASIBLE, incumbent, lp_bound, relaxed, settings,
+                                 "rounded plan (model too large for the MIP stages)"), lp_bound
     if incumbent is not None and arrays.num_variables > FULL_MIP_MAX_COLUMNS:
         notes.append(f"full MIP skipped: {arrays.num_variables:,} columns > {FULL_MIP_MAX_COLUMNS:,}, where HiGHS's "
                      "root on the whole model does not stop at the time limit; the plan's bound is the LP relaxation's")
-        return SolverResult(Status.FEASIBLE, incumbent[0], incumbent[1], lp_bound, 0.0, relaxed.backend,
-                            settings.engine, relaxed.version, "heuristic plan (model too large for the full MIP)"), lp_bound
+        return _heuristic_result(Status.FEASIBLE, incumbent, lp_bound, relaxed, settings,
+                                 "heuristic plan (model too large for the full MIP)"), lp_bound
     if incumbent is not None and budget.remaining - reserve < root_estimate:
         notes.append(f"full MIP skipped: {budget.remaining:.1f} s left, its root alone needs about "
                      f"{root_estimate:.0f} s on this model; the plan's bound is the LP relaxation's")
-        return SolverResult(Status.FEASIBLE, incumbent[0], incumbent[1], lp_bound, 0.0, relaxed.backend,
-                            settings.engine, relaxed.version, "time limit: heuristic plan"), lp_bound
+        return _heuristic_result(Status.FEASIBLE, incumbent, lp_bound, relaxed, settings,
+                                 "time limit: heuristic plan"), lp_bound
     clock = time.perf_counter()
     start = incumbent[0] if incumbent is not None else None
     result = solvers.solve(arrays, replace(settings, time_limit_s=max(budget.remaining - reserve, 0.05)),
@@ -266,6 +264,13 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
     status = Status.OPTIMAL if gap is not None and gap <= settings.mip_gap else Status.FEASIBLE
     return SolverResult(status, incumbent[0], incumbent[1], bound, result.solve_s, result.backend,
                         result.engine, result.version, message.strip("; ")), lp_bound
+
+
+def _heuristic_result(status: Status, incumbent, bound: float | None, relaxed: SolverResult,
+                      settings: SolverSettings, message: str) -> SolverResult:
+    """A heuristic plan (x, objective) returned as the solve's result, with the LP's proven bound."""
+    return SolverResult(status, incumbent[0], incumbent[1], bound, 0.0, relaxed.backend, settings.engine,
+                        relaxed.version, message)
 
 
 def _note_plan(notes: list[str], name: str, plan, lp_bound: float) -> None:

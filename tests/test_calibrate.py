@@ -88,27 +88,28 @@ def test_cli_calibrate_writes_overrides_a_scenario_includes(tmp_path, capsys):
     document = yaml.safe_load(out.read_text())
     assert document["accelerators"]["h100"]["memory_bandwidth"] == pytest.approx(0.55, rel=0.05)
     assert document["accelerators"]["h100"]["compute"] == pytest.approx(0.45, rel=0.05)
-    scenario = tmp_path / "scenario.yaml"
-    scenario.write_text(yaml.safe_dump({
-        "name": "with-overrides", "accelerators": ["h100"], "models": ["llama-3.1-8b"],
-        "workloads": [{"id": "w", "requests_per_s": 1, "buckets": [{"input_tokens": 1000, "output_tokens": 200, "share": 1}]}],
-        "pools": [{"id": "p", "accelerator": "h100", "kind": "on_demand", "max_chips": 8, "price_per_chip_hour": 1}],
-        "estimator_overrides": "overrides.yaml"}))
+    scenario = _h100_scenario(tmp_path / "scenario.yaml", "with-overrides", "overrides.yaml", (1000, 200))
     loaded = load_scenario(scenario)
     efficiency = loaded.scenario.accelerator("h100").efficiency
     assert efficiency.preset == "nvidia-hopper"  # the catalog's preset stays, the fitted factors override it
     assert efficiency.memory_bandwidth == pytest.approx(0.55, rel=0.05)
 
 
+def _h100_scenario(path, name: str, overrides: str, lengths: tuple[int, int]):
+    """A catalog scenario on one h100 on-demand pool that reads estimator overrides from `overrides`."""
+    path.write_text(yaml.safe_dump({
+        "name": name, "accelerators": ["h100"], "models": ["llama-3.1-8b"],
+        "workloads": [{"id": "w", "requests_per_s": 1, "buckets": [{"input_tokens": lengths[0],
+                                                                     "output_tokens": lengths[1], "share": 1}]}],
+        "pools": [{"id": "p", "accelerator": "h100", "kind": "on_demand", "max_chips": 8, "price_per_chip_hour": 1}],
+        "estimator_overrides": overrides}))
+    return path
+
+
 def test_overrides_for_an_unknown_accelerator_are_bad_input(tmp_path):
     (tmp_path / "o.yaml").write_text(yaml.safe_dump(overrides_document({}, [])
                                                     | {"accelerators": {"h999": {"compute": 0.5}}}))
-    scenario = tmp_path / "s.yaml"
-    scenario.write_text(yaml.safe_dump({
-        "name": "x", "accelerators": ["h100"], "models": ["llama-3.1-8b"],
-        "workloads": [{"id": "w", "requests_per_s": 1, "buckets": [{"input_tokens": 10, "output_tokens": 10, "share": 1}]}],
-        "pools": [{"id": "p", "accelerator": "h100", "kind": "on_demand", "max_chips": 8, "price_per_chip_hour": 1}],
-        "estimator_overrides": "o.yaml"}))
+    scenario = _h100_scenario(tmp_path / "s.yaml", "x", "o.yaml", (10, 10))
     assert main(["validate", str(scenario)]) == 3
     (tmp_path / "o.yaml").write_text(yaml.safe_dump({"accelerators": {"h100": {"compute": 1.5}}}))
     assert main(["validate", str(scenario)]) == 3  # a fraction above 1
