@@ -295,7 +295,9 @@ def _relaxation(arrays, settings: SolverSettings, budget: Budget, lp_start: np.n
                 notes: list[str]) -> tuple[SolverResult, np.ndarray | None]:
     """The LP relaxation, by pricing when a start set is given and HiGHS is the backend; the whole LP
     otherwise, or when the priced LP cannot finish (infeasible with the columns it has, or out of time)."""
-    lp = replace(settings, relax_integrality=True, time_limit_s=budget.slice(0.5))
+    # where no MIP stage can follow (too many rows), only rounding and the tie-break LPs need time after it
+    share = 0.8 if arrays.num_constraints > MIP_MAX_ROWS else 0.5
+    lp = replace(settings, relax_integrality=True, time_limit_s=budget.slice(share))
     if lp_start is not None and settings.backend == "highspy":
         from solvers.pricing import solve_lp_by_pricing
 
@@ -446,21 +448,36 @@ def least_load_routing(model, sets: IndexSets, arrays, x: np.ndarray, settings: 
     # the rule's LPs are solved by HiGHS whatever engine found the integers, so every engine's plan gets
     # the same routing to the last digit
     lp = replace(settings, backend="highspy", engine="highs", relax_integrality=True)
+    # the plan's own routing is feasible for both LPs: on large models they are priced from it
+    column = np.flatnonzero(free)
+    start = (x[free] > 0) | (column < share.start) | (column >= share.start + share.coords.size)
     if ((unserved[free] > 0) & (fixed.upper > 0)).any():  # some traffic may be shed: serve the most
-        most = solvers.solve(tidy.with_objective(unserved[free]), replace(lp, time_limit_s=budget.slice(0.5)))
+        most = _lp(tidy.with_objective(unserved[free]), replace(lp, time_limit_s=budget.slice(0.5)), start)
         if most.status != Status.OPTIMAL:
             (notes or []).append("routing tie rule skipped: its LP did not finish within the time limit")
             return x
         tidy = tidy.with_row(unserved[free], -np.inf, _cap(most.objective))
     load = np.zeros(arrays.num_variables)
     load[share.columns] = (arc_load(sets) * duration).ravel()
-    result = solvers.solve(tidy.with_objective(load[free]), replace(lp, time_limit_s=budget.slice()))
+    result = _lp(tidy.with_objective(load[free]), replace(lp, time_limit_s=budget.slice()), start)
     if result.status != Status.OPTIMAL:
         (notes or []).append("routing tie rule skipped: its LP did not finish within the time limit")
         return x
     tidied = np.where(fixed_columns, values, 0.0)
     tidied[free] = result.x
     return tidied
+
+
+def _lp(arrays, settings: SolverSettings, start: np.ndarray) -> SolverResult:
+    """An LP solved by pricing from the `start` columns on models of PRICING_MIN_COLUMNS or more (same
+    optimum; `feasible` if the time limit stops it first), whole otherwise."""
+    if arrays.num_variables >= PRICING_MIN_COLUMNS:
+        from solvers.pricing import solve_lp_by_pricing
+
+        priced = solve_lp_by_pricing(arrays, start, settings)
+        if priced is not None:
+            return priced.result
+    return solvers.solve(arrays, settings)
 
 
 def _cap(value: float) -> float:

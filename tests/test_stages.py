@@ -69,11 +69,15 @@ def test_the_priced_lp_is_the_whole_lp(model):
     assert np.all(activity >= arrays.row_lower - 1e-6) and np.all(activity <= arrays.row_upper + 1e-6)
 
 
-def test_tie_break_lps_agree_with_the_lps_over_every_arc(model):
-    """least_load_routing leaves out arcs of deployments without replicas; over every arc (those fixed at 0
-    by the replicas anyway) the two LPs reach the same optima."""
+@pytest.mark.parametrize("priced", [True, False], ids=["priced from the plan", "whole"])
+def test_tie_break_lps_agree_with_the_lps_over_every_arc(model, priced, monkeypatch):
+    """least_load_routing leaves out arcs of deployments without replicas, and on large models prices its
+    LPs in from the plan's own routing; over every arc (those fixed at 0 by the replicas anyway), whole,
+    the two LPs reach the same optima."""
+    import placement.solve
     from placement.solve import least_load_routing, solve_with_incumbent
 
+    monkeypatch.setattr(placement.solve, "PRICING_MIN_COLUMNS", 0 if priced else 10**12)
     loaded, sets, built, arrays = model
     settings = replace(settings_from(loaded.scenario), mip_gap=0.01, time_limit_s=60)
     result, _ = solve_with_incumbent(arrays, settings)
