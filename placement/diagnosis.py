@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import solvers
 from placement.explain import candidate_reasons
 from placement.formulation import Elastic, build_model
 from placement.indexsets import build_index_sets
@@ -195,8 +194,12 @@ def elastic_findings_for_sets(sets, settings: SolverSettings,
     scale = float(max(prices.max() if len(prices) else 0.0, 1.0))
     elastic = Elastic(chip_penalty=1e3 * scale, quality_penalty=1e7 * scale, shed_penalty=1e9 * scale,
                       churn_penalty=1e3 * scale)
+    from placement.solve import solve_model
+
     model = build_model(sets, elastic)
-    result = solvers.solve(model, settings)
+    # the same stages as a plan (relaxation, rounding, restricted MIP, MIP): on large models the elastic MIP
+    # alone took minutes
+    result, _ = solve_model(model, sets, model.arrays(), settings)
     if not result.has_solution:
         return [{"kind": "solver", "message": f"the elastic model could not be solved ({result.status.value})"}]
     findings: list[dict[str, Any]] = []

@@ -154,11 +154,7 @@ def solve_sets(sets: IndexSets, settings: SolverSettings, budget: Budget | None 
     timings = {"build": time.perf_counter() - clock}
     build_s = time.perf_counter() - started
     notes: list[str] = []
-    share = model.variables["share"]
-    groups = np.repeat(sets.arcs["deployment"].to_numpy(), share.coords.size // max(len(sets.arcs), 1))
-    lp_start = pricing_start(model, sets, arrays) if arrays.num_variables >= PRICING_MIN_COLUMNS else None
-    result, lp_bound = solve_with_incumbent(arrays, settings, share.columns, groups, budget, timings, notes,
-                                            lp_start=lp_start)
+    result, lp_bound = solve_model(model, sets, arrays, settings, budget, timings, notes)
     solution = None
     is_canonical = False
     if result.has_solution:
@@ -176,6 +172,17 @@ def solve_sets(sets: IndexSets, settings: SolverSettings, budget: Budget | None 
         timings["extract"] = time.perf_counter() - clock
     return Outcome(result.status, sets, result, solution, lp_bound, build_s, model_stats=model.stats(),
                    timings=timings, notes=notes, canonical=is_canonical)
+
+
+def solve_model(model, sets: IndexSets, arrays, settings: SolverSettings, budget: Budget | None = None,
+                timings: dict[str, float] | None = None, notes: list[str] | None = None
+                ) -> tuple[SolverResult, float | None]:
+    """A built placement model through solve_with_incumbent, with what its stages need from the index sets:
+    each share column's deployment and, on large models, the columns the priced LP starts from."""
+    share = model.variables["share"]
+    groups = np.repeat(sets.arcs["deployment"].to_numpy(), share.coords.size // max(len(sets.arcs), 1))
+    lp_start = pricing_start(model, sets, arrays) if arrays.num_variables >= PRICING_MIN_COLUMNS else None
+    return solve_with_incumbent(arrays, settings, share.columns, groups, budget, timings, notes, lp_start=lp_start)
 
 
 def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarray | None = None,
