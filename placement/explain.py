@@ -79,41 +79,53 @@ def _point_facts(rows: pd.DataFrame) -> pd.DataFrame:
     ).reset_index()
 
 
-def _first_reason(pairs: pd.DataFrame, limit: pd.Series, largest_pool: dict[str, int]) -> tuple[list[str], list[str]]:
-    kinds, reasons = [], []
-    for p, lim in zip(pairs.itertuples(index=False), limit.to_numpy()):
-        kind, reason = _reason(p, lim, largest_pool)
-        kinds.append(kind)
-        reasons.append(reason)
+def _first_reason(pairs: pd.DataFrame, limit: pd.Series, largest_pool: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The first reason each pair cannot serve ('' where it can), by masks in the order of the rules; the
+    sentence is formatted only for the pairs a rule catches (a per-pair Python loop took 3.8 s of 6.8 s
+    at 3,000 workloads)."""
+    n = len(pairs)
+    kinds = np.full(n, "", dtype=object)
+    reasons = np.full(n, "", dtype=object)
+    open_ = np.ones(n, dtype=bool)
+
+    def rule(kind: str, mask, sentence) -> None:
+        caught = np.flatnonzero(open_ & np.asarray(mask, dtype=bool))
+        open_[caught] = False
+        kinds[caught] = kind
+        reasons[caught] = [sentence(p) for p in pairs.iloc[caught].itertuples(index=False)] if len(caught) else []
+
+    limit = np.asarray(limit, dtype=float)
+    pairs = pairs.assign(max_context=limit)
+    length = (pairs["input_tokens"] + pairs["output_tokens"]).to_numpy(dtype=float)
+    ineligible = pairs["ineligible"].fillna("").astype(str).to_numpy()
+    rule("quality_floor", ineligible != "", lambda p: f"model {p.model}: {p.ineligible}")
+    rule("context", length > limit, lambda p: (f"context {p.input_tokens + p.output_tokens:,} tokens > {p.model} "
+                                               f"max_context_tokens {p.max_context:,.0f}"))
+    covered = pairs["covered"].to_numpy(dtype=float, na_value=np.nan)
+    rule("context", ~(covered > 0), lambda p: (
+        f"no operating point covers {p.input_tokens:,} input tokens (longest served: "
+        f"{0 if p.longest_served != p.longest_served else int(p.longest_served):,})"))
+    rule("context", ~pairs["any_alive"].fillna(False).to_numpy(dtype=bool), lambda p: (
+        f"cannot serve {p.input_tokens:,} input tokens"
+        + (f": {p.zero_note}" if isinstance(p.zero_note, str) and p.zero_note else "")))
+    rule("slo", pairs["best_ok"].isna().to_numpy(), _slo_sentence)
+    have = pairs["accelerator"].map(largest_pool).fillna(0).to_numpy(dtype=float)
+    rule("supply", have < pairs["chips_per_replica"].to_numpy(dtype=float), lambda p: (
+        f"no pool of {p.accelerator} holds a {p.chips_per_replica}-chip replica "
+        f"(largest pool: {largest_pool.get(p.accelerator, 0)} chips)"))
     return kinds, reasons
 
 
-def _reason(p, limit: float, largest_pool: dict[str, int]) -> tuple[str, str]:
-    """The first reason one pair cannot serve (plain Python over pre-aggregated facts: cheap)."""
-    if isinstance(p.ineligible, str) and p.ineligible:
-        return "quality_floor", f"model {p.model}: {p.ineligible}"
-    length = p.input_tokens + p.output_tokens
-    if length > limit:
-        return "context", f"context {length:,} tokens > {p.model} max_context_tokens {limit:,.0f}"
-    if not (p.covered == p.covered and p.covered > 0):
-        longest = 0 if p.longest_served != p.longest_served else int(p.longest_served)
-        return "context", f"no operating point covers {p.input_tokens:,} input tokens (longest served: {longest:,})"
-    if not p.any_alive:
-        why = f": {p.zero_note}" if isinstance(p.zero_note, str) and p.zero_note else ""
-        return "context", f"cannot serve {p.input_tokens:,} input tokens{why}"
-    if not p.best_ok == p.best_ok:  # no row meets every SLO part at once
-        parts = []
-        if not p.speed_ok:
-            parts.append(f"best per-user speed {p.best_speed:,.0f} tok/s < asked {p.min_output_tokens_per_s:,.0f}")
-        if not p.ttft_ok:
-            parts.append(f"best TTFT {p.best_ttft:.2f} s > asked {p.max_ttft_s:g} s")
-        if not p.e2e_ok:
-            parts.append(f"best end-to-end {p.best_e2e:.2f} s > asked {p.max_e2e_s:g} s")
-        return "slo", "; ".join(parts) or "no operating point meets every SLO at once"
-    have = largest_pool.get(p.accelerator, 0)
-    if have < p.chips_per_replica:
-        return "supply", f"no pool of {p.accelerator} holds a {p.chips_per_replica}-chip replica (largest pool: {have} chips)"
-    return "", ""
+def _slo_sentence(p) -> str:
+    """Which SLO parts no row at the nearest covering point meets, with the best value against the ask."""
+    parts = []
+    if not p.speed_ok:
+        parts.append(f"best per-user speed {p.best_speed:,.0f} tok/s < asked {p.min_output_tokens_per_s:,.0f}")
+    if not p.ttft_ok:
+        parts.append(f"best TTFT {p.best_ttft:.2f} s > asked {p.max_ttft_s:g} s")
+    if not p.e2e_ok:
+        parts.append(f"best end-to-end {p.best_e2e:.2f} s > asked {p.max_e2e_s:g} s")
+    return "; ".join(parts) or "no operating point meets every SLO at once"
 
 
 def accelerator_verdicts(reasons: pd.DataFrame) -> pd.DataFrame:
