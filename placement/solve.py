@@ -182,14 +182,37 @@ def solve_model(model, sets: IndexSets, arrays, settings: SolverSettings, budget
     share = model.variables["share"]
     groups = np.repeat(sets.arcs["deployment"].to_numpy(), share.coords.size // max(len(sets.arcs), 1))
     lp_start = pricing_start(model, sets, arrays) if arrays.num_variables >= PRICING_MIN_COLUMNS else None
-    return solve_with_incumbent(arrays, settings, share.columns, groups, budget, timings, notes, lp_start=lp_start)
+    return solve_with_incumbent(arrays, settings, share.columns, groups, budget, timings, notes, lp_start=lp_start,
+                                windows=time_windows(model))
+
+
+def time_windows(model) -> list[np.ndarray]:
+    """Column masks of the model's time windows, for fix-and-optimize: each (period, slice), then each
+    period (its slices together with its period-level integers: reserved blocks bought, fleet held).
+    Columns without a period (none today) belong to no window. Empty for a single (period, slice)."""
+    labels = {}
+    for dims in (("period", "slice"), ("period",)):
+        label = np.full(model.num_variables, -1, dtype=np.int64)
+        for block in model.variables.values():
+            if not set(dims) <= set(block.coords.dense):
+                continue
+            names = list(block.coords.dense)
+            position = np.indices(block.coords.shape).reshape(len(block.coords.shape), -1)
+            label[block.columns] = np.ravel_multi_index(
+                tuple(position[1 + names.index(d)] for d in dims),
+                tuple(len(block.coords.dense[d]) for d in dims))
+        labels[dims] = label
+    pairs, periods = labels[("period", "slice")], labels[("period",)]
+    if pairs.max(initial=-1) < 1:
+        return []
+    return [pairs == k for k in range(int(pairs.max()) + 1)] + [periods == k for k in range(int(periods.max()) + 1)]
 
 
 def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarray | None = None,
                          arc_groups: np.ndarray | None = None, budget: Budget | None = None,
                          timings: dict[str, float] | None = None,
-                         notes: list[str] | None = None, lp_start: np.ndarray | None = None
-                         ) -> tuple[SolverResult, float | None]:
+                         notes: list[str] | None = None, lp_start: np.ndarray | None = None,
+                         windows: list[np.ndarray] | None = None) -> tuple[SolverResult, float | None]:
     """LP relaxation, then heuristic plans, then the MIP within what is left of the budget.
 
     1. The relaxation gives a proven bound and proves infeasibility early. On large models (`lp_start`,
@@ -198,6 +221,9 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
     2. Rounding: the relaxation's routing kept, replicas and blocks solved (a small integer program).
     3. The MIP restricted to the arcs the relaxation priced in, of the deployments it uses (`arc_groups`
        names each arc column's deployment), started from the rounded plan, so it never returns worse.
+       On models too large for these MIPs (more than MIP_MAX_ROWS rows) with several time `windows`,
+       fix-and-optimize instead: the MIP of one window at a time (each (period, slice), then each period),
+       everything outside it fixed at the best plan, so each is small enough for HiGHS and never worse.
     4. When the best plan is within the requested gap of the LP bound it is proven optimal; otherwise the
        full MIP runs with the plan as its start, if enough time is left for its root, and the best plan
        is returned as `feasible` with the best proven bound when it cannot close the gap.
@@ -221,7 +247,14 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
         _note_plan(notes, "rounded plan", incumbent, lp_bound)
         if too_big:
             notes.append(f"restricted and full MIP skipped: {arrays.num_constraints:,} rows > {MIP_MAX_ROWS:,}, where "
-                         "HiGHS's MIP root does not stop at the time limit; the plan is the rounded one")
+                         "HiGHS's MIP root does not stop at the time limit")
+            if windows and incumbent is not None and not _within_gap(incumbent, lp_bound, settings):
+                clock = time.perf_counter()
+                incumbent = _fix_and_optimize(arrays, incumbent, _unused_arcs(relaxed.x, arc_columns, arc_groups,
+                                                                             arrays.num_variables),
+                                              windows, settings, budget, notes)
+                timings["fix_and_optimize"] = time.perf_counter() - clock
+                _note_plan(notes, "fix-and-optimize plan", incumbent, lp_bound)
         if not too_big and not _within_gap(incumbent, lp_bound, settings):
             clock = time.perf_counter()
             # half of what is left when the full MIP follows; most of it when the full MIP cannot run
@@ -241,7 +274,7 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
     root_estimate = 3.0 * timings["relaxation"] * _priced_fraction(arrays, active) + 1.0
     if incumbent is not None and too_big:
         return _heuristic_result(Status.FEASIBLE, incumbent, lp_bound, relaxed, settings,
-                                 "rounded plan (model too large for the MIP stages)"), lp_bound
+                                 "heuristic plan (model too large for the MIP stages)"), lp_bound
     if incumbent is not None and arrays.num_variables > FULL_MIP_MAX_COLUMNS:
         notes.append(f"full MIP skipped: {arrays.num_variables:,} columns > {FULL_MIP_MAX_COLUMNS:,}, where HiGHS's "
                      "root on the whole model does not stop at the time limit; the plan's bound is the LP relaxation's")
@@ -353,15 +386,50 @@ def _proven_bound(*bounds: float | None) -> float | None:
     return max(known) if known else None
 
 
+def _unused_arcs(x_lp, arc_columns, arc_groups, num_variables: int) -> np.ndarray:
+    """Mask of the arc columns whose deployment the relaxation does not use at all."""
+    dropped = np.zeros(num_variables, dtype=bool)
+    if arc_columns is None or not len(arc_columns):
+        return dropped
+    used = np.zeros(int(arc_groups.max()) + 1, dtype=bool)
+    used[arc_groups[x_lp[arc_columns] > SHARE_EPS]] = True
+    dropped[arc_columns[~used[arc_groups]]] = True
+    return dropped
+
+
+def _fix_and_optimize(arrays, incumbent, dropped: np.ndarray, windows: list[np.ndarray], settings: SolverSettings,
+                      budget: Budget, notes: list[str]):
+    """Improve a plan one time window at a time: the MIP over the window's columns (less `dropped`), every
+    other column fixed at the plan, started from the plan; a window's better answer is kept at once. Each
+    window gets an even share of what is left, less a reserve for the stages that follow."""
+    x, best = incumbent[0].copy(), incumbent[1]
+    reserve = 0.25 * budget.remaining
+    improved = tried = 0
+    for k, window in enumerate(windows):
+        left = budget.remaining - reserve
+        if left < 1.0:
+            notes.append(f"fix-and-optimize stopped by the time limit after {tried} of {len(windows)} windows")
+            break
+        free = window & ~dropped
+        sub = arrays.fix(~free, x[~free]).without_empty_rows()
+        if sub.num_constraints > MIP_MAX_ROWS or not sub.integer.any():
+            continue
+        tried += 1
+        result = solvers.solve(sub, replace(settings, time_limit_s=left / (len(windows) - k)), start=x[free])
+        if result.has_solution and result.objective < best - 1e-9 * max(1.0, abs(best)):
+            x[free] = result.x
+            best = float(arrays.cost @ x + arrays.objective_offset)
+            improved += 1
+    notes.append(f"fix-and-optimize: {tried} time windows solved, {improved} improved the plan")
+    return x, best
+
+
 def _restricted_to_used(arrays, x_lp, arc_columns, arc_groups, settings, time_limit, start=None, active=None):
     """The MIP with only the arcs of deployments the relaxation uses (a few percent of all arcs), and of
     those only the ones the priced LP took in (`active`), started from `start` when its arcs are all kept."""
     if arc_columns is None or not len(arc_columns):
         return None
-    used = np.zeros(int(arc_groups.max()) + 1, dtype=bool)
-    used[arc_groups[x_lp[arc_columns] > SHARE_EPS]] = True
-    dropped = np.zeros(arrays.num_variables, dtype=bool)
-    dropped[arc_columns[~used[arc_groups]]] = True
+    dropped = _unused_arcs(x_lp, arc_columns, arc_groups, arrays.num_variables)
     if active is not None:
         dropped[arc_columns[~active[arc_columns]]] = True
     kept_start = None

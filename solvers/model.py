@@ -153,6 +153,15 @@ class ArrayModel:
                           np.append(self.row_lower, lower), np.append(self.row_upper, upper),
                           self.objective_offset)
 
+    def without_empty_rows(self) -> "ArrayModel":
+        """The model without rows that touch no column and hold at 0 (`fix` leaves them); an empty row the
+        fixed columns violate stays, so the solver reports the model infeasible."""
+        keep = (np.diff(self.a.indptr) > 0) | (self.row_lower > 1e-6) | (self.row_upper < -1e-6)
+        if keep.all():
+            return self
+        return ArrayModel(self.a[keep], self.lower, self.upper, self.cost, self.integer, self.row_lower[keep],
+                          self.row_upper[keep], self.objective_offset)
+
     def relaxed(self) -> "ArrayModel":
         return ArrayModel(self.a, self.lower, self.upper, self.cost, np.zeros_like(self.integer), self.row_lower,
                           self.row_upper, self.objective_offset)

@@ -111,3 +111,36 @@ def test_baselines_cost_what_the_cut_down_scenario_costs(tmp_path):
             assert baseline["cost_per_hour"] == pytest.approx(alone["objective"]["value"], rel=2e-6)
         else:
             assert not baseline["feasible"]
+
+
+def test_fix_and_optimize_improves_the_rounded_plan_of_a_model_too_big_for_the_mip(tmp_path, monkeypatch):
+    """A multi-period model over MIP_MAX_ROWS (lowered here so a small instance is over it): the plan is
+    rounded, then each (period, slice) and each period is re-solved as a MIP with the rest fixed. The
+    result is a feasible integer plan of the whole model, never dearer than the rounded one, cheaper here,
+    and never below the LP bound."""
+    import placement.solve
+    from placement.solve import solve_with_incumbent, time_windows
+
+    loaded = load_scenario(write_instance(tmp_path, 40, periods=2, slices=2))
+    _, cells, candidates = prepare(loaded)
+    sets = build_index_sets(loaded.scenario, cells, candidates)
+    built = build_model(sets)
+    arrays = built.arrays()
+    windows = time_windows(built)
+    assert len(windows) == 2 * 2 + 2
+    assert all(not (a & b).any() for i, a in enumerate(windows[:4]) for b in windows[i + 1:4])  # (t, s) disjoint
+    monkeypatch.setattr(placement.solve, "MIP_MAX_ROWS", arrays.num_constraints - 1)
+    settings = replace(settings_from(loaded.scenario), mip_gap=1e-6, time_limit_s=120)
+    share = built.variables["share"]
+    groups = np.repeat(sets.arcs["deployment"].to_numpy(), share.coords.size // len(sets.arcs))
+    rounded, bound = solve_with_incumbent(arrays, settings, share.columns, groups)
+    notes: list[str] = []
+    improved, _ = solve_with_incumbent(arrays, settings, share.columns, groups, notes=notes, windows=windows)
+    assert any(n.startswith("fix-and-optimize: 6 time windows solved") for n in notes), notes
+    assert bound <= improved.objective < rounded.objective
+    x = improved.x
+    activity = arrays.a @ x
+    assert np.all(activity >= arrays.row_lower - 1e-6) and np.all(activity <= arrays.row_upper + 1e-6)
+    assert np.all(x >= arrays.lower - 1e-9) and np.all(x <= arrays.upper + 1e-9)
+    assert np.allclose(x[arrays.integer], np.round(x[arrays.integer]), atol=1e-6)
+    assert float(arrays.cost @ x + arrays.objective_offset) == pytest.approx(improved.objective, rel=1e-9)
