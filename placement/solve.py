@@ -252,14 +252,15 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
                 clock = time.perf_counter()
                 incumbent = _fix_and_optimize(arrays, incumbent, _unused_arcs(relaxed.x, arc_columns, arc_groups,
                                                                              arrays.num_variables),
-                                              windows, settings, budget, notes)
+                                              windows, settings, budget, notes, lp_bound)
                 timings["fix_and_optimize"] = time.perf_counter() - clock
                 _note_plan(notes, "fix-and-optimize plan", incumbent, lp_bound)
         if not too_big and not _within_gap(incumbent, lp_bound, settings):
             clock = time.perf_counter()
             # half of what is left when the full MIP follows; most of it when the full MIP cannot run
             share_left = 0.5 if arrays.num_variables <= FULL_MIP_MAX_COLUMNS else 0.8
-            restricted = _restricted_to_used(arrays, relaxed.x, arc_columns, arc_groups, settings,
+            restricted = _restricted_to_used(arrays, relaxed.x, arc_columns, arc_groups,
+                                             _from_plan(settings, incumbent, lp_bound),
                                              budget.slice(share_left), incumbent, active)
             timings["heuristic"] = time.perf_counter() - clock
             _note_plan(notes, "restricted MIP plan", restricted, lp_bound)
@@ -287,7 +288,8 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
                                  "time limit: heuristic plan"), lp_bound
     clock = time.perf_counter()
     start = incumbent[0] if incumbent is not None else None
-    result = solvers.solve(arrays, replace(settings, time_limit_s=max(budget.remaining - reserve, 0.05)),
+    result = solvers.solve(arrays, replace(_from_plan(settings, incumbent, lp_bound),
+                                           time_limit_s=max(budget.remaining - reserve, 0.05)),
                            start=start)
     timings["mip"] = time.perf_counter() - clock
     bound = _proven_bound(result.bound, lp_bound)
@@ -317,6 +319,16 @@ def _note_plan(notes: list[str], name: str, plan, lp_bound: float) -> None:
     """How far a heuristic plan is from the LP bound, so a user sees which stage found the plan."""
     gap = relative_gap(plan[1], lp_bound) if plan is not None else None
     notes.append(f"{name}: {'none in time' if gap is None else f'{gap:.3%} above the LP bound'}")
+
+
+# A MIP started from a plan this close to the LP bound searches for the proof (HiGHS's heuristic effort 0);
+# further away it keeps looking for better plans too (solvers/highs_backend.py measures both).
+NEAR_BOUND = 0.01
+
+
+def _from_plan(settings: SolverSettings, incumbent, bound: float | None) -> SolverSettings:
+    gap = relative_gap(incumbent[1], bound) if incumbent is not None and bound is not None else None
+    return replace(settings, mip_heuristics=gap is None or gap > NEAR_BOUND)
 
 
 def _within_gap(incumbent, bound: float | None, settings: SolverSettings) -> bool:
@@ -398,7 +410,7 @@ def _unused_arcs(x_lp, arc_columns, arc_groups, num_variables: int) -> np.ndarra
 
 
 def _fix_and_optimize(arrays, incumbent, dropped: np.ndarray, windows: list[np.ndarray], settings: SolverSettings,
-                      budget: Budget, notes: list[str]):
+                      budget: Budget, notes: list[str], bound: float | None = None):
     """Improve a plan one time window at a time: the MIP over the window's columns (less `dropped`), every
     other column fixed at the plan, started from the plan; a window's better answer is kept at once. Each
     window gets an even share of what is left, less a reserve for the stages that follow."""
@@ -415,7 +427,8 @@ def _fix_and_optimize(arrays, incumbent, dropped: np.ndarray, windows: list[np.n
         if sub.num_constraints > MIP_MAX_ROWS or not sub.integer.any():
             continue
         tried += 1
-        result = solvers.solve(sub, replace(settings, time_limit_s=left / (len(windows) - k)), start=x[free])
+        window_settings = replace(_from_plan(settings, (x, best), bound), time_limit_s=left / (len(windows) - k))
+        result = solvers.solve(sub, window_settings, start=x[free])
         if result.has_solution and result.objective < best - 1e-9 * max(1.0, abs(best)):
             x[free] = result.x
             best = float(arrays.cost @ x + arrays.objective_offset)

@@ -25,6 +25,8 @@ class SolverSettings:
     mip_gap: float = 1e-4
     threads: int = 1
     relax_integrality: bool = False
+    # False: the MIP is a proof search from a plan already near its bound (HiGHS's heuristic effort 0)
+    mip_heuristics: bool = True
 
 
 @dataclass

@@ -62,7 +62,7 @@ def _solve(model, settings: SolverSettings, start=None) -> SolverResult:
     if watched:
         _hold_the_deadline(highs, started + max(float(settings.time_limit_s), 0.01))
     if start is not None and integer.any():
-        for name, value in _SEARCH_FROM_A_PLAN:
+        for name, value in _SEARCH_FROM_A_PLAN + (() if settings.mip_heuristics else (("mip_heuristic_effort", 0.0),)):
             highs.setOptionValue(name, value)
         solution = highspy.HighsSolution()
         solution.col_value = np.asarray(start, dtype=float).tolist()
@@ -96,13 +96,15 @@ def _solve(model, settings: SolverSettings, start=None) -> SolverResult:
                         settings.engine, version, message, duals=duals)
 
 
-# A MIP handed a plan is a proof search: the plan comes from this tool's own heuristics (rounding, the
-# restricted MIP), and HiGHS's sub-MIP heuristics (RINS, RENS, root reduced cost) then cost most of the run.
-# Measured: the 300-workload benchmark's full MIP 29 s -> 4.7 s from the same plan; the 1,000-workload
-# restricted MIP (30 integers after presolve) stopped at 60 s at a 0.12% gap with them, proven optimal in
-# 31 s without (338 nodes, where it had explored none).
-_SEARCH_FROM_A_PLAN = (("mip_heuristic_effort", 0.0), ("mip_heuristic_run_rins", False),
-                       ("mip_heuristic_run_rens", False), ("mip_heuristic_run_root_reduced_cost", False),
+# A MIP handed a plan: the plan comes from this tool's own heuristics (rounding, the restricted MIP), and
+# HiGHS's root sub-MIPs (RENS, root reduced cost) and feasibility jump then cost most of the run; RINS
+# stays, at the default effort, unless the caller says the plan is already near its bound
+# (`mip_heuristics=False`: effort 0, a proof search). Measured: the 300-workload benchmark's full MIP 29 s ->
+# 4.7 s from the same plan; the 1,000-workload restricted MIP from a plan 0.61% above the LP bound stopped
+# at 60 s at a 0.12% gap with every heuristic, was proven optimal in 30 s at effort 0; the four-quarter
+# example (its plan 2.1% above a weak LP bound) needs RINS and the effort: 2,526.28 USD/h in 94 s, where
+# effort 0 kept 2,532.38.
+_SEARCH_FROM_A_PLAN = (("mip_heuristic_run_rens", False), ("mip_heuristic_run_root_reduced_cost", False),
                        ("mip_heuristic_run_feasibility_jump", False))
 
 # HiGHS checks its time limit between phases; inside a MIP's sub-MIPs and heuristics on a large model it has
