@@ -996,7 +996,8 @@ def check_profile_frame(
             out[column] = math.nan
             continue
         raw = frame[column]
-        blank = raw.map(lambda v: v is None or (isinstance(v, str) and v.strip() == "") or (isinstance(v, float) and math.isnan(v)))
+        blank = raw.map(lambda v: v is None or (isinstance(v, str) and v.strip() == "")
+                        or (isinstance(v, float) and math.isnan(v))).astype(bool)   # an empty column maps to str
         values = pd.to_numeric(raw.where(~blank, None), errors="coerce")
         not_number = values.isna() & ~blank
         for row in _rows(not_number):
