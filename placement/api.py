@@ -19,6 +19,7 @@ from placement.checker import check_plan
 from placement.diagnosis import diagnose
 from placement.errors import ExitCode
 from placement.plan import plan_document
+from placement.profiles import DEPLOYMENT_KEY
 from placement.report import explanations, summary_markdown, unasked_speed_notes
 from placement.scenario import LoadedScenario, load_scenario
 import time
@@ -97,7 +98,7 @@ def explanation_seconds(outcome: Outcome) -> float:
     """What the explanations will take, from the number of (bucket, deployment) pairs they weigh."""
     if outcome.table is None or outcome.cells is None:
         return 0.0
-    deployments = len(outcome.table[["model", "accelerator", "chips_per_replica"]].drop_duplicates())
+    deployments = len(outcome.table[DEPLOYMENT_KEY].drop_duplicates())
     return EXPLAIN_SECONDS_PER_PAIR * len(outcome.cells) * deployments
 
 

@@ -8,8 +8,8 @@ words what the plan does and why.
 from __future__ import annotations
 
 import json
-import time
 import math
+import time
 from pathlib import Path
 from typing import Any
 

@@ -13,9 +13,9 @@ import bisect
 import hashlib
 import io
 import json
-import time
 import math
 import re
+import time
 import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal

@@ -410,7 +410,7 @@ def _unused_arcs(x_lp, arc_columns, arc_groups, num_variables: int) -> np.ndarra
 
 
 def _fix_and_optimize(arrays, incumbent, dropped: np.ndarray, windows: list[np.ndarray], settings: SolverSettings,
-                      budget: Budget, notes: list[str], bound: float | None = None):
+                      budget: Budget, notes: list[str], bound: float | None):
     """Improve a plan one time window at a time: the MIP over the window's columns (less `dropped`), every
     other column fixed at the plan, started from the plan; a window's better answer is kept at once. Each
     window gets an even share of what is left, less a reserve for the stages that follow."""
@@ -558,13 +558,16 @@ def least_load_routing(model, sets: IndexSets, arrays, x: np.ndarray, settings: 
 
 def _lp(arrays, settings: SolverSettings, start: np.ndarray) -> SolverResult:
     """An LP solved by pricing from the `start` columns on models of PRICING_MIN_COLUMNS or more (same
-    optimum; `feasible` if the time limit stops it first), whole otherwise."""
+    optimum; `feasible` if the time limit stops it first), whole otherwise, or whole in what is left of
+    the limit when pricing could not solve even its first round."""
     if arrays.num_variables >= PRICING_MIN_COLUMNS:
         from solvers.pricing import solve_lp_by_pricing
 
+        clock = time.perf_counter()
         priced = solve_lp_by_pricing(arrays, start, settings)
         if priced is not None:
             return priced.result
+        settings = replace(settings, time_limit_s=max(settings.time_limit_s - (time.perf_counter() - clock), 0.05))
     return solvers.solve(arrays, settings)
 
 

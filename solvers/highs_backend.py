@@ -62,7 +62,7 @@ def _solve(model, settings: SolverSettings, start=None) -> SolverResult:
     if watched:
         _hold_the_deadline(highs, started + max(float(settings.time_limit_s), 0.01))
     if start is not None and integer.any():
-        for name, value in _SEARCH_FROM_A_PLAN + (() if settings.mip_heuristics else (("mip_heuristic_effort", 0.0),)):
+        for name, value in _SEARCH_FROM_A_PLAN if settings.mip_heuristics else _SEARCH_FROM_A_PLAN + _PROOF_SEARCH:
             highs.setOptionValue(name, value)
         solution = highspy.HighsSolution()
         solution.col_value = np.asarray(start, dtype=float).tolist()
@@ -106,6 +106,7 @@ def _solve(model, settings: SolverSettings, start=None) -> SolverResult:
 # effort 0 kept 2,532.38.
 _SEARCH_FROM_A_PLAN = (("mip_heuristic_run_rens", False), ("mip_heuristic_run_root_reduced_cost", False),
                        ("mip_heuristic_run_feasibility_jump", False))
+_PROOF_SEARCH = (("mip_heuristic_effort", 0.0),)
 
 # HiGHS checks its time limit between phases; inside a MIP's sub-MIPs and heuristics on a large model it has
 # run several times past it. These callbacks, polled by HiGHS's MIP loop and its simplex, interrupt it once
