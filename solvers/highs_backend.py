@@ -106,7 +106,12 @@ def _solve(model, settings: SolverSettings, start=None) -> SolverResult:
 # effort 0 kept 2,532.38.
 _SEARCH_FROM_A_PLAN = (("mip_heuristic_run_rens", False), ("mip_heuristic_run_root_reduced_cost", False),
                        ("mip_heuristic_run_feasibility_jump", False))
-_PROOF_SEARCH = (("mip_heuristic_effort", 0.0),)
+# A proof search also keeps its nodes cheap: no cut separation below the root, and a branching score trusted
+# after 2 strong-branching samples instead of 8. The 1,000-workload restricted MIP from the same plan
+# (three seeds): 30.6 / 38.2 / 46.5 s -> 22.3 / 17.7 / 23.3 s; its full MIP (135k columns) from the optimal
+# plan: not proven in 205 s -> proven in 188 s.
+_PROOF_SEARCH = (("mip_heuristic_effort", 0.0), ("mip_allow_cut_separation_at_nodes", False),
+                 ("mip_pscost_minreliable", 2))
 
 # HiGHS checks its time limit between phases; inside a MIP's sub-MIPs and heuristics on a large model it has
 # run several times past it. These callbacks, polled by HiGHS's MIP loop and its simplex, interrupt it once
