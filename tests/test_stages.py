@@ -113,13 +113,15 @@ def test_baselines_cost_what_the_cut_down_scenario_costs(tmp_path):
             assert not baseline["feasible"]
 
 
-def test_fix_and_optimize_improves_the_rounded_plan_of_a_model_too_big_for_the_mip(tmp_path, monkeypatch):
+@pytest.mark.parametrize("priced", [False, True])
+def test_fix_and_optimize_improves_the_rounded_plan_of_a_model_too_big_for_the_mip(tmp_path, monkeypatch, priced):
     """A multi-period model over MIP_MAX_ROWS (lowered here so a small instance is over it): the plan is
     rounded, then each (period, slice) and each period is re-solved as a MIP with the rest fixed. The
     result is a feasible integer plan of the whole model, never dearer than the rounded one, cheaper here,
-    and never below the LP bound."""
+    and never below the LP bound; also when the LP is priced and the windows leave out the columns it
+    never took in (they stay fixed at the plan)."""
     import placement.solve
-    from placement.solve import solve_with_incumbent, time_windows
+    from placement.solve import pricing_start, solve_with_incumbent, time_windows
 
     loaded = load_scenario(write_instance(tmp_path, 40, periods=2, slices=2))
     _, cells, candidates = prepare(loaded)
@@ -133,10 +135,21 @@ def test_fix_and_optimize_improves_the_rounded_plan_of_a_model_too_big_for_the_m
     settings = replace(settings_from(loaded.scenario), mip_gap=1e-6, time_limit_s=120)
     share = built.variables["share"]
     groups = np.repeat(sets.arcs["deployment"].to_numpy(), share.coords.size // len(sets.arcs))
-    rounded, bound = solve_with_incumbent(arrays, settings, share.columns, groups)
+    lp_start = pricing_start(built, sets, arrays) if priced else None
+    rounded, bound = solve_with_incumbent(arrays, settings, share.columns, groups, lp_start=lp_start)
     notes: list[str] = []
-    improved, _ = solve_with_incumbent(arrays, settings, share.columns, groups, notes=notes, windows=windows)
+    left_out = []
+    real = placement.solve._fix_and_optimize
+    monkeypatch.setattr(placement.solve, "_fix_and_optimize",
+                        lambda arrays, incumbent, dropped, *rest: left_out.append(dropped) or real(arrays, incumbent,
+                                                                                                 dropped, *rest))
+    improved, _ = solve_with_incumbent(arrays, settings, share.columns, groups, notes=notes, windows=windows,
+                                       lp_start=lp_start)
     assert any(n.startswith("fix-and-optimize: 6 time windows solved") for n in notes), notes
+    # priced: the windows also leave out arcs of used deployments (those the priced LP never took in)
+    used = np.zeros(arrays.num_variables, dtype=bool)
+    used[share.columns] = np.isin(groups, np.unique(groups[rounded.x[share.columns] > 1e-9]))
+    assert (left_out[0] & used).any() == priced
     assert bound <= improved.objective < rounded.objective
     x = improved.x
     activity = arrays.a @ x
