@@ -45,6 +45,8 @@ class PricedLP:
     result: SolverResult
     active: np.ndarray        # columns in the final restricted LP
     rounds: int
+    highs: highspy.Highs | None = None   # the instance, its basis warm for branch-and-price's root
+    order: np.ndarray | None = None      # the model column of each of its columns
 
 
 def solve_lp_by_pricing(model: ArrayModel, initial: np.ndarray, settings: SolverSettings) -> PricedLP | None:
@@ -125,7 +127,7 @@ def solve_lp_by_pricing(model: ArrayModel, initial: np.ndarray, settings: Solver
                + ("" if status == Status.OPTIMAL else "; stopped by the time limit before pricing finished"))
     result = SolverResult(status, x, objective, bound, time.perf_counter() - started, "highspy",
                           settings.engine, version, message, duals=duals)
-    return PricedLP(result, active, rounds)
+    return PricedLP(result, active, rounds, highs, columns)
 
 
 def _lagrangian_bound(objective: float, reduced: np.ndarray, left_out: np.ndarray, upper: np.ndarray,
