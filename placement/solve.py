@@ -350,7 +350,13 @@ def _branch_and_price(arrays, relaxed: SolverResult, priced, arc_columns: np.nda
     else:
         initial, warm = np.ones(arrays.num_variables, dtype=bool), None
         initial[arc_columns] = relaxed.x[arc_columns] > 0
-    proof = prove(arrays, incumbent, initial, settings.mip_gap, time_limit, settings.threads, warm)
+    deadline = time.perf_counter() + time_limit
+
+    def rounded(x):         # the node's routing kept, replicas and blocks solved (as the rounding stage)
+        return _routing_fixed(arrays, x, settings, max(min(5.0, deadline - time.perf_counter()), 0.05))
+
+    proof = prove(arrays, incumbent, initial, settings.mip_gap, time_limit, settings.threads, warm,
+                  heuristic=rounded)
     if proof is None:
         notes.append("branch-and-price could not solve its root LP in time")
         return None

@@ -152,3 +152,21 @@ def test_reduced_cost_tightening_keeps_the_optimum(instance):
     if optimum > bound + 1e-6:
         assert (search.upper < 0.5 * arrays.upper).sum() > 100          # it does cut
     assert np.all(x_opt <= search.upper + 1e-7)
+
+
+def test_a_better_plan_from_the_heuristic_is_kept(instance):
+    """The caller's heuristic (the pipeline passes rounding of the node's routing) is asked at the root; a
+    better plan it returns becomes the incumbent, and the search ends with it, proven."""
+    arrays, settings, start, optimum, x_opt = instance
+    priced = solve_lp_by_pricing(arrays.relaxed(), start, replace(settings, relax_integrality=True, time_limit_s=60))
+    rounded = _routing_fixed(arrays, priced.result.x, settings, 60)
+    asked = []
+
+    def heuristic(x):
+        asked.append(len(x))
+        return x_opt, optimum
+
+    proof = prove(arrays, rounded, priced.active, gap=0.0, time_limit=120, heuristic=heuristic)
+    assert asked and asked[0] == arrays.num_variables
+    assert proof.finished and proof.objective == pytest.approx(optimum, rel=1e-9)
+    assert np.array_equal(proof.x, x_opt)
