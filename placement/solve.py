@@ -330,8 +330,7 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
         return replace(result, bound=bound), lp_bound
     notes.append("MIP found nothing better than the heuristic plan in time")
     message = f"{result.message}; plan from the heuristic (the MIP found nothing better in time)"
-    gap = relative_gap(incumbent[1], bound)
-    status = Status.OPTIMAL if gap is not None and gap <= settings.mip_gap else Status.FEASIBLE
+    status = Status.OPTIMAL if _within_gap(incumbent, bound, settings) else Status.FEASIBLE
     return SolverResult(status, incumbent[0], incumbent[1], bound, result.solve_s, result.backend,
                         result.engine, result.version, message.strip("; ")), lp_bound
 
@@ -361,8 +360,7 @@ def _branch_and_price(arrays, relaxed: SolverResult, priced, arc_columns: np.nda
         notes.append("branch-and-price could not solve its root LP in time")
         return None
     bound = _proven_bound(proof.bound, lp_bound)
-    gap = relative_gap(proof.objective, bound)
-    status = Status.OPTIMAL if gap is not None and gap <= settings.mip_gap else Status.FEASIBLE
+    status = Status.OPTIMAL if _within_gap((proof.x, proof.objective), bound, settings) else Status.FEASIBLE
     if proof.objective < incumbent[1]:
         _note_plan(notes, "branch-and-price plan", (proof.x, proof.objective), lp_bound)
     notes.append(proof.message)

@@ -39,7 +39,9 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
+from solvers.highs_backend import _pass_model
 from solvers.model import ArrayModel
+from solvers.pricing import _add_columns, _lagrangian_bound
 from solvers.quiet import quiet_native_output
 
 ARTIFICIAL_COST = 10.0      # x |incumbent| per unit of artificial column
@@ -94,14 +96,10 @@ class _Search:
         if warm is None:
             self.highs = highspy.Highs()
             columns = np.flatnonzero(self.active)
-            block = self.csc[:, columns]
-            self.highs.passModel(len(columns), model.num_constraints, int(block.nnz),
-                                 int(highspy.MatrixFormat.kColwise), int(highspy.ObjSense.kMinimize),
-                                 float(model.objective_offset), model.cost[columns].astype(float),
-                                 model.lower[columns].astype(float), self.upper[columns],
-                                 model.row_lower.astype(float), model.row_upper.astype(float),
-                                 block.indptr.astype(np.int32), block.indices.astype(np.int32),
-                                 block.data.astype(float), np.zeros(len(columns), dtype=np.int32))
+            restricted = ArrayModel(self.csc[:, columns].tocsr(), model.lower[columns], self.upper[columns],
+                                    model.cost[columns], np.zeros(len(columns), dtype=bool), model.row_lower,
+                                    model.row_upper, model.objective_offset)
+            _pass_model(self.highs, restricted, restricted.integer)
         else:
             self.highs, columns = warm
             self.active[:] = False
@@ -259,11 +257,9 @@ class _Search:
             reduced = model.cost - self.transpose @ duals
             objective = float(highs.getInfo().objective_function_value)
             out = ~self.active
-            bound = objective + float(np.minimum(reduced[out], 0.0) @ np.where(np.isfinite(self.upper[out]),
-                                                                               self.upper[out], 0.0))
+            bound = _lagrangian_bound(objective, reduced, out, self.upper, self.tolerance)
+            bound = -np.inf if bound is None else bound      # a column left out could gain without limit
             candidates = np.flatnonzero(out & (reduced < -self.tolerance) & (self.upper > 0))
-            if np.any(out & (reduced < -self.tolerance) & ~np.isfinite(self.upper)):
-                bound = -np.inf
             if bound >= cutoff or not len(candidates):
                 values = np.asarray(solution.col_value, dtype=float)
                 real = self.column_of >= 0
@@ -275,11 +271,7 @@ class _Search:
             self.add(np.sort(candidates))
 
     def add(self, columns: np.ndarray) -> None:
-        model = self.model
-        block = self.csc[:, columns]
-        self.highs.addCols(len(columns), model.cost[columns].astype(float), model.lower[columns].astype(float),
-                           self.upper[columns], int(block.nnz), block.indptr[:-1].astype(np.int32),
-                           block.indices.astype(np.int32), block.data.astype(float))
+        _add_columns(self.highs, self.csc, columns, self.model.cost, self.model.lower, self.upper)
         self.position[columns] = len(self.column_of) + np.arange(len(columns))
         self.column_of = np.r_[self.column_of, columns]
         self.active[columns] = True

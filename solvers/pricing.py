@@ -103,10 +103,7 @@ def solve_lp_by_pricing(model: ArrayModel, initial: np.ndarray, settings: Solver
             else:
                 candidates = candidates[np.argpartition(reduced[candidates], limit)[:limit]]
             candidates.sort()
-            block = csc[:, candidates]
-            highs.addCols(len(candidates), model.cost[candidates], model.lower[candidates],
-                          model.upper[candidates], int(block.nnz), block.indptr[:-1].astype(np.int32),
-                          block.indices.astype(np.int32), block.data.astype(np.float64))
+            _add_columns(highs, csc, candidates, model.cost, model.lower, model.upper)
             active[candidates] = True
             columns = np.concatenate([columns, candidates])
         highs.clearCallbacks()   # no Python callback outlives the solve
@@ -128,6 +125,15 @@ def solve_lp_by_pricing(model: ArrayModel, initial: np.ndarray, settings: Solver
     result = SolverResult(status, x, objective, bound, time.perf_counter() - started, "highspy",
                           settings.engine, version, message, duals=duals)
     return PricedLP(result, active, rounds, highs, columns)
+
+
+def _add_columns(highs: highspy.Highs, csc, columns: np.ndarray, cost: np.ndarray, lower: np.ndarray,
+                 upper: np.ndarray) -> None:
+    """The model's `columns` (from its CSC matrix), with their costs and bounds, appended to a HiGHS instance."""
+    block = csc[:, columns]
+    highs.addCols(len(columns), cost[columns].astype(np.float64), lower[columns].astype(np.float64),
+                  upper[columns].astype(np.float64), int(block.nnz), block.indptr[:-1].astype(np.int32),
+                  block.indices.astype(np.int32), block.data.astype(np.float64))
 
 
 def _lagrangian_bound(objective: float, reduced: np.ndarray, left_out: np.ndarray, upper: np.ndarray,
