@@ -197,7 +197,7 @@ def elastic_findings_for_sets(sets, settings: SolverSettings,
     from placement.solve import solve_model
 
     model = build_model(sets, elastic)
-    # the same stages as a plan (relaxation, rounding, restricted MIP, MIP): on large models the elastic MIP
+    # the same stages as a plan (relaxation, rounding, neighbourhood MIP, branch-and-price or MIP): on large models the elastic MIP
     # alone took minutes
     result, _ = solve_model(model, sets, model.arrays(), settings)
     if not result.has_solution:

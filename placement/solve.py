@@ -18,7 +18,7 @@ import pandas as pd
 
 import solvers
 from placement.extract import SHARE_EPS, Solution, extract
-from placement.formulation import SECONDS_PER_HOUR, arc_load, build_model, per_use_price
+from placement.formulation import arc_load, build_model, per_use_price
 from placement.indexsets import IndexSets, build_index_sets
 from placement.profiles import demand_cells, lookup, profile_table
 from placement.scenario import LoadedScenario, Scenario
@@ -47,6 +47,16 @@ FULL_MIP_MAX_COLUMNS = 200_000
 BRANCH_AND_PRICE_MIN_COLUMNS = 10_000
 # The priced LP starts, for every cell, from its few cheapest arcs and its highest-quality one.
 PRICING_START_CHEAPEST = 3
+# The neighbourhood MIP frees a random set of whole workloads worth about this many rows, the rest fixed at
+# the plan (all workloads when the model has no more rows, or has time windows and fits MIP_MAX_ROWS: then
+# it is the MIP restricted to the LP's arcs). Measured from the rounded plan, at gap 1e-5: 1,000 workloads
+# 6.1e-3 -> 7.4e-4 above the LP bound in 3.5 s (over every workload: 13.5 s); 3,000 3.3e-3 -> 3.1e-4 in
+# 7.5 s (over every workload: 1e-4, but only after 37-65 s); 7,500 (22,596 rows, where no MIP over every
+# workload runs) 4.6e-4 -> 1.6e-4 in 9.6 s. Branch-and-price then finds and proves the rest.
+NEIGHBOURHOOD_ROWS = 1000
+# Branch-and-price starts from the arcs the LP and the plan use and, per (cell, period, slice), this many
+# more of the cheapest by the LP's reduced costs; it prices in the rest as nodes need them.
+PROOF_ARCS_PER_SLOT = 2
 
 
 class Budget:
@@ -185,10 +195,31 @@ def solve_model(model, sets: IndexSets, arrays, settings: SolverSettings, budget
     """A built placement model through solve_with_incumbent, with what its stages need from the index sets:
     each share column's deployment and, on large models, the columns the priced LP starts from."""
     share = model.variables["share"]
-    groups = np.repeat(sets.arcs["deployment"].to_numpy(), share.coords.size // max(len(sets.arcs), 1))
+    per_arc = share.coords.size // max(len(sets.arcs), 1)
+    groups = np.repeat(sets.arcs["deployment"].to_numpy(), per_arc)
+    # the (cell, period, slice) each share column serves: its coverage row
+    slots = np.repeat(sets.arcs["cell"].to_numpy(), per_arc) * per_arc + np.tile(np.arange(per_arc), len(sets.arcs))
     lp_start = pricing_start(model, sets, arrays) if arrays.num_variables >= PRICING_MIN_COLUMNS else None
     return solve_with_incumbent(arrays, settings, share.columns, groups, budget, timings, notes, lp_start=lp_start,
-                                windows=time_windows(model))
+                                windows=time_windows(model), arc_slots=slots, workloads=column_workloads(model, sets))
+
+
+def column_workloads(model, sets: IndexSets) -> np.ndarray:
+    """The workload of each column (its position among the cells' workloads), -1 for the columns many
+    workloads share (replicas, blocks, fleet, churn): the neighbourhood MIP frees whole workloads."""
+    codes = pd.Index(pd.unique(sets.cells["workload"]))
+    cell_workload = codes.get_indexer(sets.cells["workload"])
+    label = np.full(model.num_variables, -1, dtype=np.int64)
+    for block in model.variables.values():
+        base = block.coords.base
+        if "workload" in base:
+            of_base = codes.get_indexer(base["workload"])
+        elif "cell" in base:
+            of_base = cell_workload[base["cell"].to_numpy()]
+        else:
+            continue
+        label[block.columns] = np.repeat(of_base, block.coords.size // max(len(base), 1))
+    return label
 
 
 def time_windows(model) -> list[np.ndarray]:
@@ -217,24 +248,28 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
                          arc_groups: np.ndarray | None = None, budget: Budget | None = None,
                          timings: dict[str, float] | None = None,
                          notes: list[str] | None = None, lp_start: np.ndarray | None = None,
-                         windows: list[np.ndarray] | None = None) -> tuple[SolverResult, float | None]:
-    """LP relaxation, then heuristic plans, then the MIP within what is left of the budget.
+                         windows: list[np.ndarray] | None = None, arc_slots: np.ndarray | None = None,
+                         workloads: np.ndarray | None = None) -> tuple[SolverResult, float | None]:
+    """LP relaxation, then heuristic plans, then the proof within what is left of the budget.
 
     1. The relaxation gives a proven bound and proves infeasibility early. On large models (`lp_start`,
        the columns to start from, given and HiGHS the backend) it is solved by pricing columns in
        (solvers/pricing.py): same optimum, a fraction of the columns.
     2. Rounding: the relaxation's routing kept, replicas and blocks solved (a small integer program).
-    3. The MIP restricted to the arcs the relaxation priced in, of the deployments it uses (`arc_groups`
-       names each arc column's deployment), started from the rounded plan, so it never returns worse.
-       On models too large for these MIPs (more than MIP_MAX_ROWS rows) with several time `windows`,
-       fix-and-optimize instead: the MIP of one window at a time (each (period, slice), then each period),
-       everything outside it fixed at the best plan, so each is small enough for HiGHS and never worse.
+    3. The neighbourhood MIP: a random set of whole workloads (`workloads` labels each column, -1 for the
+       columns they share) worth about NEIGHBOURHOOD_ROWS rows, free over the arcs the relaxation priced in
+       of the deployments it uses (`arc_groups` names each arc column's deployment), every other column fixed
+       at the rounded plan, started from it, so it never returns worse. With time `windows` (several
+       periods or slices) every workload is free (the MIP restricted to the LP's arcs) while the model fits
+       MIP_MAX_ROWS; above it, fix-and-optimize instead: the MIP of one window at a time (each (period,
+       slice), then each period), everything outside it fixed at the best plan.
     4. When the best plan is within the requested gap of the LP bound it is proven optimal. Otherwise, with
-       HiGHS and up to MIP_MAX_ROWS rows, branch-and-price (solvers/branch_and_price.py) proves or improves
-       it: a branch-and-bound whose nodes are priced LPs, starting from the priced LP's own HiGHS instance
-       (1,000 workloads: proven within 1e-4 in 24 s, where HiGHS's MIP over every column needed 154-188 s).
-       Other backends run the full MIP with the plan as its start, if enough time is left for its root.
-       The best plan is returned as `feasible` with the best proven bound when the gap cannot be closed.
+       HiGHS, branch-and-price (solvers/branch_and_price.py) proves or improves it: a branch-and-bound whose
+       nodes are priced LPs, from the arcs the plans use and the cheapest few per (cell, period, slice)
+       (`arc_slots`) (7,500 workloads: 4.6e-4 -> within 1e-4 in 19 nodes, 10.6 s; HiGHS's MIP does not get
+       past its root there). Other backends run the full MIP with the plan as its start, if the model is small
+       enough and time is left for its root. The best plan is returned as `feasible` with the best proven
+       bound when the gap cannot be closed.
     """
     budget = budget or Budget(settings.time_limit_s)
     timings = timings if timings is not None else {}
@@ -248,49 +283,50 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
     # a priced LP stopped by the time limit still gives an LP point and a proven (weaker) bound
     lp_bound = relaxed.bound if relaxed.has_solution else None
     too_big = arrays.num_constraints > MIP_MAX_ROWS
+    proof_follows = (settings.backend == "highspy" and arc_columns is not None and len(arc_columns) > 0
+                     and arrays.num_variables >= BRANCH_AND_PRICE_MIN_COLUMNS)
     incumbent = None
     if lp_bound is not None and arrays.integer.any() and (~arrays.integer).any():
         clock = time.perf_counter()
         incumbent = _routing_fixed(arrays, relaxed.x, settings, budget.slice(1 / 4))
         timings["rounding"] = time.perf_counter() - clock
         _note_plan(notes, "rounded plan", incumbent, lp_bound)
-        if too_big:
-            notes.append(f"restricted and full MIP skipped: {arrays.num_constraints:,} rows > {MIP_MAX_ROWS:,}, where "
-                         "HiGHS's MIP root does not stop at the time limit")
-            if windows and incumbent is not None and not _within_gap(incumbent, lp_bound, settings):
-                clock = time.perf_counter()
-                incumbent = _fix_and_optimize(arrays, incumbent, _left_out_arcs(relaxed.x, arc_columns, arc_groups,
-                                                                                arrays.num_variables, active),
-                                              windows, settings, budget, notes, lp_bound)
-                timings["fix_and_optimize"] = time.perf_counter() - clock
-                _note_plan(notes, "fix-and-optimize plan", incumbent, lp_bound)
-        if not too_big and not _within_gap(incumbent, lp_bound, settings):
+        left_out = _left_out_arcs(relaxed.x, arc_columns, arc_groups, arrays.num_variables, active)
+        if too_big and windows and incumbent is not None and not _within_gap(incumbent, lp_bound, settings):
+            notes.append(f"neighbourhood MIP skipped: {arrays.num_constraints:,} rows > {MIP_MAX_ROWS:,} over several "
+                         "time windows; fix-and-optimize instead")
             clock = time.perf_counter()
-            # half of what is left when the full MIP follows; most of it when the full MIP cannot run
-            share_left = 0.5 if arrays.num_variables <= FULL_MIP_MAX_COLUMNS else 0.8
-            restricted = _restricted_to_used(arrays, relaxed.x, arc_columns, arc_groups,
-                                             _from_plan(settings, incumbent, lp_bound),
-                                             budget.slice(share_left), incumbent, active)
-            timings["heuristic"] = time.perf_counter() - clock
-            _note_plan(notes, "restricted MIP plan", restricted, lp_bound)
-            if restricted is not None and (incumbent is None or restricted[1] < incumbent[1]):
-                incumbent = restricted
+            incumbent = _fix_and_optimize(arrays, incumbent, left_out, windows, settings, budget, notes, lp_bound)
+            timings["fix_and_optimize"] = time.perf_counter() - clock
+            _note_plan(notes, "fix-and-optimize plan", incumbent, lp_bound)
+        elif incumbent is not None and not _within_gap(incumbent, lp_bound, settings):
+            free = _neighbourhood(workloads, arrays.num_variables, arrays.num_constraints, whole=bool(windows))
+            if arrays.num_constraints > MIP_MAX_ROWS and free.all():
+                notes.append(f"neighbourhood MIP skipped: {arrays.num_constraints:,} rows > {MIP_MAX_ROWS:,} and no "
+                             "workload labels to choose a neighbourhood by")
+            else:
+                clock = time.perf_counter()
+                # a quarter of what is left when branch-and-price follows, half when the full MIP does
+                share_left = 0.25 if proof_follows else 0.5 if arrays.num_variables <= FULL_MIP_MAX_COLUMNS else 0.8
+                better = _neighbourhood_mip(arrays, incumbent, free & ~left_out, _from_plan(settings, incumbent, lp_bound),
+                                            budget.slice(share_left))
+                timings["heuristic"] = time.perf_counter() - clock
+                _note_plan(notes, "neighbourhood MIP plan", better, lp_bound)
+                if better is not None and better[1] < incumbent[1]:
+                    incumbent = better
         if _within_gap(incumbent, lp_bound, settings):
             return _heuristic_result(Status.OPTIMAL, incumbent, lp_bound, relaxed, settings,
                                      "proven by the LP bound: a heuristic plan is within the gap"), lp_bound
     # the tie-break LPs and the outputs follow: keep them a share of what is left
     # (HiGHS overshoots a MIP's limit by a few percent: that is allowed for too)
     reserve = min(2.0 * timings["relaxation"] + 0.5 + 0.05 * budget.remaining, 0.25 * budget.remaining)
+    full_mip_follows = not too_big and arrays.num_variables <= FULL_MIP_MAX_COLUMNS
     searched = None         # branch-and-price's proven bound, when it ran and did not close the gap
-    if too_big and incumbent is not None and settings.backend == "highspy":
-        notes.append(f"branch-and-price skipped: {arrays.num_constraints:,} rows > {MIP_MAX_ROWS:,}, where each node's "
-                     "LP takes seconds (1,000 x 4 x 3: 9 nodes in 25 s) and the search cannot close the gap in time")
-    elif (incumbent is not None and settings.backend == "highspy" and arc_columns is not None and len(arc_columns)
-          and arrays.num_variables >= BRANCH_AND_PRICE_MIN_COLUMNS):
+    if incumbent is not None and proof_follows:
         # where the full MIP can follow, half of the time: what branch-and-price does not close, it may
-        full_mip_follows = arrays.num_variables <= FULL_MIP_MAX_COLUMNS
         clock = time.perf_counter()
-        proved = _branch_and_price(arrays, relaxed, priced, arc_columns, incumbent, lp_bound, settings,
+        initial = _proof_columns(arrays, relaxed, incumbent[0], arc_columns, arc_slots, active)
+        proved = _branch_and_price(arrays, relaxed, initial, incumbent, lp_bound, settings,
                                    max((budget.remaining - reserve) * (0.5 if full_mip_follows else 1.0), 0.05),
                                    notes)
         timings["branch_and_price"] = time.perf_counter() - clock
@@ -301,6 +337,8 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
     bound = _proven_bound(lp_bound, searched)
     root_estimate = 3.0 * timings["relaxation"] * _priced_fraction(arrays, active) + 1.0
     if incumbent is not None and too_big:
+        notes.append(f"full MIP skipped: {arrays.num_constraints:,} rows > {MIP_MAX_ROWS:,}, where HiGHS's MIP root "
+                     "does not stop at the time limit")
         return _heuristic_result(Status.FEASIBLE, incumbent, bound, relaxed, settings,
                                  "heuristic plan (model too large for the MIP stages)"), lp_bound
     if incumbent is not None and arrays.num_variables > FULL_MIP_MAX_COLUMNS:
@@ -335,27 +373,18 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
                         result.engine, result.version, message.strip("; ")), lp_bound
 
 
-def _branch_and_price(arrays, relaxed: SolverResult, priced, arc_columns: np.ndarray, incumbent,
-                      lp_bound: float | None, settings: SolverSettings, time_limit: float,
-                      notes: list[str]) -> SolverResult | None:
-    """The best plan proven (or improved) by branch-and-price over the priced LP (solvers/branch_and_price.py),
-    from the priced LP's HiGHS instance and columns (every column but the unused arcs when the LP was not
-    priced). None when even its root LP could not be solved in time: the caller goes on to the full MIP."""
+def _branch_and_price(arrays, relaxed: SolverResult, initial: np.ndarray, incumbent, lp_bound: float | None,
+                      settings: SolverSettings, time_limit: float, notes: list[str]) -> SolverResult | None:
+    """The best plan proven (or improved) by branch-and-price (solvers/branch_and_price.py) from the columns
+    in `initial`. None when even its root LP could not be solved in time: the caller goes on to the full MIP."""
     from solvers.branch_and_price import prove
 
-    if priced is not None:
-        initial, warm = priced.active, (priced.highs, priced.order)
-        priced.highs = None         # taken over: the proof changes it, and it frees it
-    else:
-        initial, warm = np.ones(arrays.num_variables, dtype=bool), None
-        initial[arc_columns] = relaxed.x[arc_columns] > 0
     deadline = time.perf_counter() + time_limit
 
     def rounded(x):         # the node's routing kept, replicas and blocks solved (as the rounding stage)
         return _routing_fixed(arrays, x, settings, max(min(5.0, deadline - time.perf_counter()), 0.05))
 
-    proof = prove(arrays, incumbent, initial, settings.mip_gap, time_limit, settings.threads, warm,
-                  heuristic=rounded)
+    proof = prove(arrays, incumbent, initial, settings.mip_gap, time_limit, settings.threads, heuristic=rounded)
     if proof is None:
         notes.append("branch-and-price could not solve its root LP in time")
         return None
@@ -366,6 +395,24 @@ def _branch_and_price(arrays, relaxed: SolverResult, priced, arc_columns: np.nda
     notes.append(proof.message)
     return SolverResult(status, proof.x, proof.objective, bound, 0.0, relaxed.backend, settings.engine,
                         relaxed.version, proof.message)
+
+
+def _proof_columns(arrays, relaxed: SolverResult, plan: np.ndarray, arc_columns: np.ndarray,
+                   arc_slots: np.ndarray | None, active: np.ndarray | None) -> np.ndarray:
+    """Branch-and-price's first columns: every column but the arcs; the arcs the relaxation or the plan use;
+    and of the arcs the priced LP took in (all, unpriced), the PROOF_ARCS_PER_SLOT cheapest by the
+    relaxation's reduced costs in each (cell, period, slice) (`arc_slots`). Without duals or slots, every
+    arc the priced LP took in."""
+    initial = np.ones(arrays.num_variables, dtype=bool)
+    eligible = active[arc_columns] if active is not None else np.ones(len(arc_columns), dtype=bool)
+    used = (relaxed.x[arc_columns] > 0) | (plan[arc_columns] > 0)
+    if relaxed.duals is None or arc_slots is None:
+        initial[arc_columns] = used | eligible
+        return initial
+    reduced = arrays.cost[arc_columns] - arrays.a[:, arc_columns].T @ relaxed.duals
+    cheapest = _lowest_per_group(np.where(eligible, reduced, np.inf), arc_slots, PROOF_ARCS_PER_SLOT)
+    initial[arc_columns] = used | (cheapest & eligible)
+    return initial
 
 
 def _heuristic_result(status: Status, incumbent, bound: float | None, relaxed: SolverResult,
@@ -509,22 +556,31 @@ def _fix_and_optimize(arrays, incumbent, dropped: np.ndarray, windows: list[np.n
     return x, best
 
 
-def _restricted_to_used(arrays, x_lp, arc_columns, arc_groups, settings, time_limit, start=None, active=None):
-    """The MIP with only the arcs of deployments the relaxation uses (a few percent of all arcs), and of
-    those only the ones the priced LP took in (`active`), started from `start` when its arcs are all kept."""
-    if arc_columns is None or not len(arc_columns):
-        return None
-    dropped = _left_out_arcs(x_lp, arc_columns, arc_groups, arrays.num_variables, active)
-    kept_start = None
-    if start is not None and not np.any(start[0][dropped] != 0):
-        kept_start = start[0][~dropped]
-    result = solvers.solve(arrays.fix(dropped, np.zeros(int(dropped.sum()))), replace(settings, time_limit_s=time_limit),
-                           start=kept_start)
+def _neighbourhood(workloads: np.ndarray | None, num_variables: int, rows: int, whole: bool) -> np.ndarray:
+    """Mask of the columns the neighbourhood MIP frees: those no workload owns, and every column of a
+    random (seeded: the same each run) set of whole workloads worth about NEIGHBOURHOOD_ROWS of the model's
+    `rows`; every column when `whole` or without workload labels."""
+    if workloads is None or whole or not (workloads >= 0).any():
+        return np.ones(num_variables, dtype=bool)
+    count = int(workloads.max()) + 1
+    take = max(int(count * NEIGHBOURHOOD_ROWS / max(rows, 1)), 1)
+    chosen = np.zeros(count + 1, dtype=bool)        # the last entry: columns no workload owns
+    chosen[np.random.default_rng(0).permutation(count)[:take]] = True
+    chosen[count] = True
+    return chosen[np.where(workloads >= 0, workloads, count)]
+
+
+def _neighbourhood_mip(arrays, incumbent, free: np.ndarray, settings: SolverSettings, time_limit: float):
+    """The MIP over the `free` columns, every other one fixed at the plan `incumbent` and started from it:
+    a plan never worse, or None when the MIP returned none."""
+    x = incumbent[0]
+    result = solvers.solve(arrays.fix(~free, x[~free]).without_empty_rows(),
+                           replace(settings, time_limit_s=time_limit, mip_gap=settings.mip_gap / 10), start=x[free])
     if not result.has_solution:
         return None
-    x = np.zeros(arrays.num_variables)
-    x[~dropped] = result.x
-    return x, float(arrays.cost @ x + arrays.objective_offset)
+    better = x.copy()
+    better[free] = result.x
+    return better, float(arrays.cost @ better + arrays.objective_offset)
 
 
 def _routing_fixed(arrays, x_lp, settings, time_limit):

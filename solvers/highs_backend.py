@@ -96,7 +96,7 @@ def _solve(model, settings: SolverSettings, start=None) -> SolverResult:
                         settings.engine, version, message, duals=duals)
 
 
-# A MIP handed a plan: the plan comes from this tool's own heuristics (rounding, the restricted MIP), and
+# A MIP handed a plan: the plan comes from this tool's own heuristics (rounding, the neighbourhood MIP), and
 # HiGHS's root sub-MIPs (RENS, root reduced cost) and feasibility jump then cost most of the run; RINS
 # stays, at the default effort, unless the caller says the plan is already near its bound
 # (`mip_heuristics=False`: effort 0, a proof search). Measured: the 300-workload benchmark's full MIP 29 s ->

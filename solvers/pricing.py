@@ -45,8 +45,6 @@ class PricedLP:
     result: SolverResult
     active: np.ndarray        # columns in the final restricted LP
     rounds: int
-    highs: highspy.Highs | None = None   # the instance, its basis warm for branch-and-price's root
-    order: np.ndarray | None = None      # the model column of each of its columns
 
 
 def solve_lp_by_pricing(model: ArrayModel, initial: np.ndarray, settings: SolverSettings) -> PricedLP | None:
@@ -124,7 +122,7 @@ def solve_lp_by_pricing(model: ArrayModel, initial: np.ndarray, settings: Solver
                + ("" if status == Status.OPTIMAL else "; stopped by the time limit before pricing finished"))
     result = SolverResult(status, x, objective, bound, time.perf_counter() - started, "highspy",
                           settings.engine, version, message, duals=duals)
-    return PricedLP(result, active, rounds, highs, columns)
+    return PricedLP(result, active, rounds)
 
 
 def _add_columns(highs: highspy.Highs, csc, columns: np.ndarray, cost: np.ndarray, lower: np.ndarray,

@@ -161,3 +161,28 @@ def _min_shedding(cells, deployments, R, replicas, headroom, models) -> float | 
     if result.status != 0:
         return None
     return float(result.fun)
+
+
+def solved_benchmark_model(folder: Path, workloads: int, periods: int = 1, slices: int = 1, seed: int = 7):
+    """A benchmark instance (benchmarks/bench_scale.py's generator) built into its model and solved by HiGHS at
+    gap 0: (index sets, model, arrays, settings, the exact optimum's SolverResult)."""
+    import sys
+    from dataclasses import replace
+
+    import solvers
+    from placement.formulation import build_model
+    from placement.indexsets import build_index_sets
+    from placement.solve import prepare, settings_from
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_scale import write_instance
+
+    loaded = load_scenario(write_instance(folder, workloads, periods, slices, seed=seed))
+    _, cells, candidates = prepare(loaded)
+    sets = build_index_sets(loaded.scenario, cells, candidates)
+    built = build_model(sets)
+    arrays = built.arrays()
+    settings = settings_from(loaded.scenario)
+    exact = solvers.solve(arrays, replace(settings, mip_gap=0.0, time_limit_s=300))
+    assert exact.status == solvers.Status.OPTIMAL
+    return sets, built, arrays, settings, exact

@@ -132,6 +132,9 @@ def test_fix_and_optimize_improves_the_rounded_plan_of_a_model_too_big_for_the_m
     assert len(windows) == 2 * 2 + 2
     assert all(not (a & b).any() for i, a in enumerate(windows[:4]) for b in windows[i + 1:4])  # (t, s) disjoint
     monkeypatch.setattr(placement.solve, "MIP_MAX_ROWS", arrays.num_constraints - 1)
+    # the plans compared are the rounded one and fix-and-optimize's: no branch-and-price after them
+    # (tests/test_branch_and_price.py tests it)
+    monkeypatch.setattr(placement.solve, "BRANCH_AND_PRICE_MIN_COLUMNS", 10**12)
     settings = replace(settings_from(loaded.scenario), mip_gap=1e-6, time_limit_s=120)
     share = built.variables["share"]
     groups = np.repeat(sets.arcs["deployment"].to_numpy(), share.coords.size // len(sets.arcs))
@@ -157,3 +160,20 @@ def test_fix_and_optimize_improves_the_rounded_plan_of_a_model_too_big_for_the_m
     assert np.all(x >= arrays.lower - 1e-9) and np.all(x <= arrays.upper + 1e-9)
     assert np.allclose(x[arrays.integer], np.round(x[arrays.integer]), atol=1e-6)
     assert float(arrays.cost @ x + arrays.objective_offset) == pytest.approx(improved.objective, rel=1e-9)
+
+
+def test_explanations_weighed_a_chunk_at_a_time_say_what_one_pass_says(monkeypatch):
+    """Explanations weigh (bucket, deployment) pairs a chunk at a time so memory stays bounded (2.9M pairs
+    at once took 2.5 GB); the sentences are those of one pass over every pair, in the same order."""
+    import placement.report
+    from placement.api import solve_scenario
+    from placement.report import explanations
+
+    loaded = load_scenario(Path(__file__).resolve().parents[1] / "inputs" / "speed-lanes" / "scenario.yaml")
+    result = solve_scenario(loaded, baselines=False, explain=False)
+    table, cells = result.outcome.table, result.outcome.cells
+    assert len(cells) > 3
+    whole = explanations(loaded.scenario, table, cells, result.plan)
+    monkeypatch.setattr(placement.report, "EXPLAIN_PAIRS_PER_CHUNK", 1)       # one bucket a chunk
+    assert explanations(loaded.scenario, table, cells, result.plan) == whole
+    assert len(whole) == len(cells) and any("Not on" in s for s in whole)
