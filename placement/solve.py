@@ -299,11 +299,13 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
             incumbent = _fix_and_optimize(arrays, incumbent, left_out, windows, settings, budget, notes, lp_bound)
             timings["fix_and_optimize"] = time.perf_counter() - clock
             _note_plan(notes, "fix-and-optimize plan", incumbent, lp_bound)
-        elif incumbent is not None and not _within_gap(incumbent, lp_bound, settings):
-            free = _neighbourhood(workloads, arrays.num_variables, arrays.num_constraints, whole=bool(windows))
+        elif not _within_gap(incumbent, lp_bound, settings):
+            # without a rounded plan to fix the rest at (rounding failed), every workload is free
+            free = _neighbourhood(workloads, arrays.num_variables, arrays.num_constraints,
+                                  whole=bool(windows) or incumbent is None)
             if arrays.num_constraints > MIP_MAX_ROWS and free.all():
                 notes.append(f"neighbourhood MIP skipped: {arrays.num_constraints:,} rows > {MIP_MAX_ROWS:,} and no "
-                             "workload labels to choose a neighbourhood by")
+                             "rounded plan or workload labels to choose a neighbourhood by")
             else:
                 clock = time.perf_counter()
                 # a quarter of what is left when branch-and-price follows, half when the full MIP does
@@ -312,7 +314,7 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
                                             budget.slice(share_left))
                 timings["heuristic"] = time.perf_counter() - clock
                 _note_plan(notes, "neighbourhood MIP plan", better, lp_bound)
-                if better is not None and better[1] < incumbent[1]:
+                if better is not None and (incumbent is None or better[1] < incumbent[1]):
                     incumbent = better
         if _within_gap(incumbent, lp_bound, settings):
             return _heuristic_result(Status.OPTIMAL, incumbent, lp_bound, relaxed, settings,
@@ -572,10 +574,11 @@ def _neighbourhood(workloads: np.ndarray | None, num_variables: int, rows: int, 
 
 def _neighbourhood_mip(arrays, incumbent, free: np.ndarray, settings: SolverSettings, time_limit: float):
     """The MIP over the `free` columns, every other one fixed at the plan `incumbent` and started from it:
-    a plan never worse, or None when the MIP returned none."""
-    x = incumbent[0]
+    a plan never worse, or None when the MIP returned none. Without a plan, the others are fixed at 0."""
+    x = incumbent[0] if incumbent is not None else np.zeros(arrays.num_variables)
     result = solvers.solve(arrays.fix(~free, x[~free]).without_empty_rows(),
-                           replace(settings, time_limit_s=time_limit, mip_gap=settings.mip_gap / 10), start=x[free])
+                           replace(settings, time_limit_s=time_limit, mip_gap=settings.mip_gap / 10),
+                           start=x[free] if incumbent is not None else None)
     if not result.has_solution:
         return None
     better = x.copy()

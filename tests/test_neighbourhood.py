@@ -95,3 +95,22 @@ def test_a_model_over_the_mip_row_limit_is_proven_through_a_neighbourhood_and_br
     activity = arrays.a @ x
     assert np.all(activity >= arrays.row_lower - 1e-6) and np.all(activity <= arrays.row_upper + 1e-6)
     assert np.allclose(x[arrays.integer], np.round(x[arrays.integer]), atol=1e-6)
+
+
+def test_without_a_rounded_plan_the_neighbourhood_is_every_workload(instance, monkeypatch):
+    """Rounding can fail (CBC's LP point, fixed, leaves the integer rows infeasible within tolerance): the
+    neighbourhood MIP then frees every workload, as the MIP restricted to the LP's arcs, with no start."""
+    sets, built, arrays, settings, optimum = instance
+    monkeypatch.setattr(placement.solve, "_routing_fixed", lambda *args: None)
+    freed = []
+    real = placement.solve._neighbourhood_mip
+    monkeypatch.setattr(placement.solve, "_neighbourhood_mip",
+                        lambda arrays, incumbent, free, *rest: freed.append((incumbent, free))
+                        or real(arrays, incumbent, free, *rest))
+    outcome = solve_sets(sets, replace(settings, mip_gap=1e-4, time_limit_s=120), canonical=False)
+    assert len(freed) == 1 and freed[0][0] is None
+    label = column_workloads(built, sets)
+    assert all(freed[0][1][label == w].any() for w in range(label.max() + 1))   # every workload free
+    assert any(re.match(r"neighbourhood MIP plan: [0-9.]+%", n) for n in outcome.notes), outcome.notes
+    assert outcome.result.status == solvers.Status.OPTIMAL
+    assert outcome.result.objective <= optimum * (1 + 1e-4)
