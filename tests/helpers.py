@@ -163,13 +163,11 @@ def _min_shedding(cells, deployments, R, replicas, headroom, models) -> float | 
     return float(result.fun)
 
 
-def solved_benchmark_model(folder: Path, workloads: int, periods: int = 1, slices: int = 1, seed: int = 7):
-    """A benchmark instance (benchmarks/bench_scale.py's generator) built into its model and solved by HiGHS at
-    gap 0: (index sets, model, arrays, settings, the exact optimum's SolverResult)."""
+def benchmark_model(folder: Path, workloads: int, periods: int = 1, slices: int = 1, seed: int = 7):
+    """A benchmark instance (benchmarks/bench_scale.py's generator) built into its model: (index sets,
+    model, arrays, settings)."""
     import sys
-    from dataclasses import replace
 
-    import solvers
     from placement.formulation import build_model
     from placement.indexsets import build_index_sets
     from placement.solve import prepare, settings_from
@@ -181,8 +179,16 @@ def solved_benchmark_model(folder: Path, workloads: int, periods: int = 1, slice
     _, cells, candidates = prepare(loaded)
     sets = build_index_sets(loaded.scenario, cells, candidates)
     built = build_model(sets)
-    arrays = built.arrays()
-    settings = settings_from(loaded.scenario)
+    return sets, built, built.arrays(), settings_from(loaded.scenario)
+
+
+def solved_benchmark_model(folder: Path, workloads: int, periods: int = 1, slices: int = 1, seed: int = 7):
+    """benchmark_model's, and its exact optimum by HiGHS at gap 0 (a SolverResult)."""
+    from dataclasses import replace
+
+    import solvers
+
+    sets, built, arrays, settings = benchmark_model(folder, workloads, periods, slices, seed)
     exact = solvers.solve(arrays, replace(settings, mip_gap=0.0, time_limit_s=300))
     assert exact.status == solvers.Status.OPTIMAL
     return sets, built, arrays, settings, exact

@@ -86,3 +86,24 @@ def test_explanations_that_would_overrun_the_limit_are_skipped_and_said_so(tmp_p
     assert not skipped.get("explanations")
     assert any(n.startswith("explanations skipped: they take about") for n in skipped["solver"]["notes"])
     assert skipped["status"] == explained["status"] and skipped["cost"] == explained["cost"]
+
+
+def test_cbc_past_its_limit_is_stopped(monkeypatch, tmp_path):
+    """The bundled CBC ignores its limit in strong branching (1,000 workloads, 30 s asked: 261 s): a CBC
+    process still running OVERRUN_GRACE_S after the limit is killed and the solve returns no solution, at
+    once. Here the grace is made negative so the watchdog fires 2 s in, while CBC is still proving a
+    300-workload optimum (about 10 s on its own)."""
+    import time
+    from dataclasses import replace
+
+    import solvers
+    import solvers.pulp_backend
+    from tests.helpers import benchmark_model
+
+    _, _, arrays, settings = benchmark_model(tmp_path, 300)
+    monkeypatch.setattr(solvers.pulp_backend, "OVERRUN_GRACE_S", -58.0)
+    clock = time.perf_counter()
+    result = solvers.solve(arrays, replace(settings, backend="pulp", engine="cbc", mip_gap=0.0, time_limit_s=60))
+    assert time.perf_counter() - clock < 10
+    assert result.status == solvers.Status.NO_SOLUTION and "was stopped" in result.message, result.message
+    assert solvers.pulp_backend._cbc_children() == []
