@@ -177,3 +177,24 @@ def test_explanations_weighed_a_chunk_at_a_time_say_what_one_pass_says(monkeypat
     monkeypatch.setattr(placement.report, "EXPLAIN_PAIRS_PER_CHUNK", 1)       # one bucket a chunk
     assert explanations(loaded.scenario, table, cells, result.plan) == whole
     assert len(whole) == len(cells) and any("Not on" in s for s in whole)
+
+
+def test_the_priced_lp_starts_from_arcs_cheapest_at_paid_prices(model):
+    """Each cell's start includes its arc of least load x replica price, the price being the cheapest
+    non-prepaid pool's listed price per chip-hour (worked out here from the scenario's pools): prepaid chips
+    are free but few, and ranked at their zero price every arc of the benchmark looked free."""
+    loaded, sets, built, arrays = model
+    prices = {}
+    for pool in loaded.scenario.pools:
+        if pool.kind != "prepaid":
+            prices[pool.accelerator] = min(prices.get(pool.accelerator, np.inf), pool.price_per_chip_hour)
+    deployments = sets.deployments
+    price = np.array([prices[a] * c for a, c in zip(deployments["accelerator"], deployments["chips_per_replica"])])
+    load = arc_load(sets).mean(axis=(1, 2))
+    arcs = sets.arcs
+    score = load * (price[arcs["deployment"].to_numpy()] + 1e-6)
+    best = arcs.assign(score=score).sort_values(["cell", "score"], kind="stable").groupby("cell").head(1).index
+    start = pricing_start(built, sets, arrays)
+    share = built.variables["share"]
+    assert start[share.columns[best.to_numpy()]].all()
+    assert start[share.columns].mean() < 0.2
