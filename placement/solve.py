@@ -281,8 +281,7 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
     timings = timings if timings is not None else {}
     notes = notes if notes is not None else []
     clock = time.perf_counter()
-    relaxed, priced = _relaxation(arrays, settings, budget, lp_start, notes)
-    active = priced.active if priced is not None else None
+    relaxed, active = _relaxation(arrays, settings, budget, lp_start, notes)
     timings["relaxation"] = time.perf_counter() - clock
     if relaxed.status == Status.INFEASIBLE:
         return relaxed, None
@@ -417,7 +416,7 @@ def _proof_columns(arrays, relaxed: SolverResult, plan: np.ndarray, arc_columns:
     if relaxed.duals is None or arc_slots is None:
         initial[arc_columns] = used | eligible
         return initial
-    reduced = arrays.cost[arc_columns] - arrays.a[:, arc_columns].T @ relaxed.duals
+    reduced = arrays.cost[arc_columns] - (arrays.a.T @ relaxed.duals)[arc_columns]
     cheapest = _lowest_per_group(np.where(eligible, reduced, np.inf), arc_slots, PROOF_ARCS_PER_SLOT)
     initial[arc_columns] = used | (cheapest & eligible)
     return initial
@@ -459,10 +458,9 @@ def _priced_fraction(arrays, active: np.ndarray | None) -> float:
 
 
 def _relaxation(arrays, settings: SolverSettings, budget: Budget, lp_start: np.ndarray | None,
-                notes: list[str]):
+                notes: list[str]) -> tuple[SolverResult, np.ndarray | None]:
     """The LP relaxation, by pricing when a start set is given and HiGHS is the backend; the whole LP
-    otherwise, or when the priced LP cannot finish (infeasible with the columns it has, or out of time).
-    Returns the result and the priced LP (solvers.pricing.PricedLP: its columns and HiGHS instance) or None."""
+    otherwise, or when the priced LP cannot finish (infeasible with the columns it has, or out of time)."""
     # where no MIP stage can follow (too many rows), only rounding and the tie-break LPs need time after it
     share = 0.8 if arrays.num_constraints > MIP_MAX_ROWS else 0.5
     lp = replace(settings, relax_integrality=True, time_limit_s=budget.slice(share))
@@ -474,7 +472,7 @@ def _relaxation(arrays, settings: SolverSettings, budget: Budget, lp_start: np.n
             if priced.result.status != Status.OPTIMAL:
                 notes.append("LP relaxation stopped by the time limit before pricing finished: the heuristics "
                              "start from its last LP point, and the bound is that point's (weaker) proven bound")
-            return priced.result, priced
+            return priced.result, priced.active
         notes.append("priced LP did not finish; the whole LP was solved instead")
         lp = replace(lp, time_limit_s=budget.slice(0.5))
     return solvers.solve(arrays.relaxed(), lp), None
