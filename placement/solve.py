@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 import solvers
+from placement.capacity_types import reserved
 from placement.extract import SHARE_EPS, Solution, extract
 from placement.formulation import arc_load, build_model
 from placement.indexsets import IndexSets, build_index_sets
@@ -63,6 +64,17 @@ PART_GAP = 0.1
 # Branch-and-price starts from the arcs the LP and the plan use and, per (cell, period, slice), this many
 # more of the cheapest by the LP's reduced costs; it prices in the rest as nodes need them.
 PROOF_ARCS_PER_SLOT = 2
+# Models too big for a MIP over several time windows settle their reserved blocks first when the budget
+# left after the LP is at least this many times the LP's seconds: a search over the blocks held in the
+# periods whose reserved capacity the LP prices, its least leaf the start of fix-and-optimize (blocks then
+# kept) and its bound the plan's. At 1,000 x 4 x 3 (LP 42-47 s) the search takes 84-101 s (45 nodes), about
+# twice the LP, and the windows want as long again; in less time the search would stop short with a worse
+# start than rounding's. There, in 120 s the search does not run (0.057% above the LP), in 300 s without
+# it the plan is 0.063% above (branch-and-price 133 s, no gain), in 420 s with it `optimal` at 2.7e-5.
+SETTLE_BLOCKS_BUDGET = 4.0
+# After the blocks are settled, fix-and-optimize keeps this share of the budget left for the tie-break LPs
+# and the outputs (1,000 x 4 x 3: 8-13 s of about 250 s), none for branch-and-price.
+SETTLED_WINDOWS_RESERVE = 0.1
 
 
 class Budget:
@@ -207,7 +219,8 @@ def solve_model(model, sets: IndexSets, arrays, settings: SolverSettings, budget
     slots = np.repeat(sets.arcs["cell"].to_numpy(), per_arc) * per_arc + np.tile(np.arange(per_arc), len(sets.arcs))
     lp_start = pricing_start(model, sets, arrays) if arrays.num_variables >= PRICING_MIN_COLUMNS else None
     return solve_with_incumbent(arrays, settings, share.columns, groups, budget, timings, notes, lp_start=lp_start,
-                                windows=time_windows(model), arc_slots=slots, workloads=column_workloads(model, sets))
+                                windows=time_windows(model), arc_slots=slots, workloads=column_workloads(model, sets),
+                                held_blocks=reserved.held_blocks(model, sets))
 
 
 def column_workloads(model, sets: IndexSets) -> np.ndarray:
@@ -255,7 +268,7 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
                          timings: dict[str, float] | None = None,
                          notes: list[str] | None = None, lp_start: np.ndarray | None = None,
                          windows: list[np.ndarray] | None = None, arc_slots: np.ndarray | None = None,
-                         workloads: np.ndarray | None = None) -> tuple[SolverResult, float | None]:
+                         workloads: np.ndarray | None = None, held_blocks=None) -> tuple[SolverResult, float | None]:
     """LP relaxation, then heuristic plans, then the proof within what is left of the budget.
 
     1. The relaxation gives a proven bound and proves infeasibility early. On large models (`lp_start`,
@@ -268,7 +281,9 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
        at the rounded plan, started from it, so it never returns worse. With time `windows` (several
        periods or slices) every workload is free (the MIP restricted to the LP's arcs) while the model fits
        MIP_MAX_ROWS; above it, fix-and-optimize instead: the MIP of one window at a time (each (period,
-       slice), then each period), everything outside it fixed at the best plan.
+       slice), then each period), everything outside it fixed at the best plan. Before it, when the budget
+       allows (SETTLE_BLOCKS_BUDGET), the reserved blocks are settled (`held_blocks`, from
+       capacity_types/reserved.py): see _settle_blocks.
     4. When the best plan is within the requested gap of the LP bound it is proven optimal. Otherwise, with
        HiGHS, branch-and-price (solvers/branch_and_price.py) proves or improves it: a branch-and-bound whose
        nodes are priced LPs, from the arcs the plans use and the cheapest few per (cell, period, slice)
@@ -291,6 +306,9 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
     proof_follows = (settings.backend == "highspy" and arc_columns is not None and len(arc_columns) > 0
                      and arrays.num_variables >= BRANCH_AND_PRICE_MIN_COLUMNS)
     incumbent = None
+    searched = None         # a proven bound above the LP's: the blocks' search, then branch-and-price
+    windows_reserve = 0.25  # of the budget left, kept by fix-and-optimize for the stages after it
+    windows_gap = 1.0       # fix-and-optimize's windows stop at this share of the requested gap
     if lp_bound is not None and arrays.integer.any() and (~arrays.integer).any():
         clock = time.perf_counter()
         incumbent = _routing_fixed(arrays, relaxed.x, settings, budget.slice(1 / 4))
@@ -300,8 +318,28 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
         if too_big and windows and incumbent is not None and not _within_gap(incumbent, lp_bound, settings):
             notes.append(f"neighbourhood MIP skipped: {arrays.num_constraints:,} rows > {MIP_MAX_ROWS:,} over several "
                          "time windows; fix-and-optimize instead")
+            if (held_blocks is not None and relaxed.duals is not None and arc_columns is not None
+                    and settings.backend == "highspy"
+                    and budget.remaining >= SETTLE_BLOCKS_BUDGET * timings["relaxation"]):
+                clock = time.perf_counter()
+                initial = _proof_columns(arrays, relaxed, incumbent[0], arc_columns, arc_slots, active)
+                settled = _settle_blocks(arrays, relaxed, incumbent, held_blocks, initial, settings,
+                                         budget.slice(1 / 3), notes)
+                timings["settle_blocks"] = time.perf_counter() - clock
+                if settled is not None:
+                    start, searched, kept = settled
+                    if start is not None:
+                        # the windows work from the leaf's deployments, its blocks kept, at a tenth of the gap
+                        # (at the gap, each window stops within 8.2k of its bound at 1,000 x 4 x 3, and the
+                        # plan there stayed 25.5k above the LP); they take the time branch-and-price would:
+                        # its bound does not rise above the blocks' at this size (48 nodes in 123 s, no gain)
+                        incumbent = start
+                        left_out = _left_out_arcs(start[0], arc_columns, arc_groups, arrays.num_variables, active) | kept
+                        _note_plan(notes, "plan rounded from the settled blocks", incumbent, lp_bound)
+                        proof_follows, windows_reserve, windows_gap = False, SETTLED_WINDOWS_RESERVE, PART_GAP
             clock = time.perf_counter()
-            incumbent = _fix_and_optimize(arrays, incumbent, left_out, windows, settings, budget, notes, lp_bound)
+            incumbent = _fix_and_optimize(arrays, incumbent, left_out, windows, settings, budget, notes, lp_bound,
+                                          windows_reserve, windows_gap)
             timings["fix_and_optimize"] = time.perf_counter() - clock
             _note_plan(notes, "fix-and-optimize plan", incumbent, lp_bound)
         elif not _within_gap(incumbent, lp_bound, settings):
@@ -321,21 +359,21 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
                 _note_plan(notes, "neighbourhood MIP plan", better, lp_bound)
                 if better is not None and (incumbent is None or better[1] < incumbent[1]):
                     incumbent = better
-        if _within_gap(incumbent, lp_bound, settings):
-            return _heuristic_result(Status.OPTIMAL, incumbent, lp_bound, relaxed, settings,
-                                     "proven by the LP bound: a heuristic plan is within the gap"), lp_bound
+        if _within_gap(incumbent, _proven_bound(lp_bound, searched), settings):
+            which = "the LP bound" if searched is None else "the settled blocks' bound"
+            return _heuristic_result(Status.OPTIMAL, incumbent, _proven_bound(lp_bound, searched), relaxed, settings,
+                                     f"proven by {which}: a heuristic plan is within the gap"), lp_bound
     # the tie-break LPs and the outputs follow: keep them a share of what is left
     # (HiGHS overshoots a MIP's limit by a few percent: that is allowed for too)
     reserve = min(2.0 * timings["relaxation"] + 0.5 + 0.05 * budget.remaining, 0.25 * budget.remaining)
     full_mip_follows = not too_big and arrays.num_variables <= FULL_MIP_MAX_COLUMNS
-    searched = None         # branch-and-price's proven bound, when it ran and did not close the gap
     if incumbent is not None and proof_follows:
         # where the full MIP can follow, half of the time: what branch-and-price does not close, it may
         clock = time.perf_counter()
         initial = _proof_columns(arrays, relaxed, incumbent[0], arc_columns, arc_slots, active)
         proved = _branch_and_price(arrays, relaxed, initial, incumbent, lp_bound, settings,
                                    max((budget.remaining - reserve) * (0.5 if full_mip_follows else 1.0), 0.05),
-                                   notes)
+                                   notes, searched)
         timings["branch_and_price"] = time.perf_counter() - clock
         if proved is not None and (proved.status == Status.OPTIMAL or not full_mip_follows):
             return proved, lp_bound
@@ -356,7 +394,7 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
     if incumbent is not None and budget.remaining - reserve < root_estimate:
         notes.append(f"full MIP skipped: {budget.remaining:.1f} s left, its root alone needs about "
                      f"{root_estimate:.0f} s on this model; the plan's bound is "
-                     + ("the LP relaxation's" if searched is None else "branch-and-price's"))
+                     + ("the LP relaxation's" if searched is None else "a search's (blocks, branch-and-price)"))
         return _heuristic_result(Status.FEASIBLE, incumbent, bound, relaxed, settings,
                                  "time limit: heuristic plan"), lp_bound
     clock = time.perf_counter()
@@ -381,7 +419,8 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
 
 
 def _branch_and_price(arrays, relaxed: SolverResult, initial: np.ndarray, incumbent, lp_bound: float | None,
-                      settings: SolverSettings, time_limit: float, notes: list[str]) -> SolverResult | None:
+                      settings: SolverSettings, time_limit: float, notes: list[str],
+                      known: float | None = None) -> SolverResult | None:
     """The best plan proven (or improved) by branch-and-price (solvers/branch_and_price.py) from the columns
     in `initial`. None when even its root LP could not be solved in time: the caller goes on to the full MIP."""
     from solvers.branch_and_price import prove
@@ -395,13 +434,55 @@ def _branch_and_price(arrays, relaxed: SolverResult, initial: np.ndarray, incumb
     if proof is None:
         notes.append("branch-and-price could not solve its root LP in time")
         return None
-    bound = _proven_bound(proof.bound, lp_bound)
+    bound = _proven_bound(proof.bound, lp_bound, known)     # `known`: a bound proven before it (the blocks')
     status = Status.OPTIMAL if _within_gap((proof.x, proof.objective), bound, settings) else Status.FEASIBLE
     if proof.objective < incumbent[1]:
         _note_plan(notes, "branch-and-price plan", (proof.x, proof.objective), lp_bound)
     notes.append(proof.message)
     return SolverResult(status, proof.x, proof.objective, bound, 0.0, relaxed.backend, settings.engine,
                         relaxed.version, proof.message)
+
+
+def _settle_blocks(arrays, relaxed: SolverResult, incumbent, held_blocks, initial: np.ndarray,
+                   settings: SolverSettings, time_limit: float, notes: list[str]):
+    """The reserved blocks settled before fix-and-optimize: (plan rounded from the least leaf or None,
+    proven bound, mask of the block columns, to keep fixed in the windows), or None when no block count
+    the LP prices is fractional.
+
+    The LP is nearly flat in blocks (at 1,000 x 4 x 3 it moves fractions between pools at almost no cost),
+    so branching on them among every integer never settles them (branch-and-price: bound +840 over the LP
+    in 60 s), and rounding them with the routing kept picks counts whose LP costs far more than the least
+    (there: +30k by a dive, +5.8k least). So a search branches on the blocks held alone (solvers/
+    branch_and_price.py, `rows_only`), in the periods whose reserved capacity the LP prices (a slice-cap
+    row's dual; the other periods' counts cost nothing either way, and branching on them too took 114 nodes
+    in 200 s unfinished against 45 in 97 s). Every plan holds whole blocks, so the least open node or leaf
+    bounds every plan. Its least leaf, rounded (replicas solved with its routing kept), starts the windows;
+    from it the windows reached 8.4k above the LP there, 3.2e-5 above this bound, against 33k from
+    rounding the LP."""
+    from solvers.branch_and_price import prove
+
+    sums, capacity = held_blocks
+    values = sums @ relaxed.x
+    priced = capacity @ np.abs(relaxed.duals) > 1e-9 * max(1.0, abs(relaxed.objective))
+    fractional = np.abs(values - np.round(values)) > 1e-6
+    if not (priced & fractional).any():
+        return None
+    deadline = time.perf_counter() + time_limit
+    proof = prove(arrays, incumbent, initial, settings.mip_gap, time_limit, settings.threads,
+                  branch_rows=sums[np.flatnonzero(priced)], rows_only=True)
+    if proof is None:
+        notes.append("blocks not settled: the search could not solve its root LP in time")
+        return None
+    kept = np.zeros(arrays.num_variables, dtype=bool)
+    kept[sums.indices] = True
+    start = None
+    if proof.leaf is not None:
+        start = _routing_fixed(arrays, proof.leaf, settings, max(min(30.0, deadline - time.perf_counter()), 1.0))
+    notes.append(f"blocks settled: {proof.nodes} nodes, " + ("least leaf proven" if proof.finished else
+                                                             "stopped by the time limit")
+                 + f"; bound {relative_gap(proof.bound, relaxed.objective) or 0:.4%} above the LP's"
+                 + ("" if start is not None else "; no plan from it, fix-and-optimize starts from the rounded one"))
+    return start, proof.bound, kept
 
 
 def _proof_columns(arrays, relaxed: SolverResult, plan: np.ndarray, arc_columns: np.ndarray,
@@ -545,12 +626,14 @@ def _left_out_arcs(x_lp, arc_columns, arc_groups, num_variables: int, active: np
 
 
 def _fix_and_optimize(arrays, incumbent, dropped: np.ndarray, windows: list[np.ndarray], settings: SolverSettings,
-                      budget: Budget, notes: list[str], bound: float | None):
+                      budget: Budget, notes: list[str], bound: float | None, reserve_share: float = 0.25,
+                      gap_share: float = 1.0):
     """Improve a plan one time window at a time: the MIP over the window's columns (less `dropped`), every
     other column fixed at the plan, started from the plan; a window's better answer is kept at once. Each
-    window gets an even share of what is left, less a reserve for the stages that follow."""
+    window gets an even share of what is left, less a reserve (`reserve_share` of it) for the stages that
+    follow; each stops at `gap_share` x the requested gap."""
     x, best = incumbent[0].copy(), incumbent[1]
-    reserve = 0.25 * budget.remaining
+    reserve = reserve_share * budget.remaining
     improved = tried = 0
     for k, window in enumerate(windows):
         left = budget.remaining - reserve
@@ -562,7 +645,8 @@ def _fix_and_optimize(arrays, incumbent, dropped: np.ndarray, windows: list[np.n
         if sub.num_constraints > MIP_MAX_ROWS or not sub.integer.any():
             continue
         tried += 1
-        window_settings = replace(_from_plan(settings, (x, best), bound), time_limit_s=left / (len(windows) - k))
+        window_settings = replace(_from_plan(settings, (x, best), bound), time_limit_s=left / (len(windows) - k),
+                                  mip_gap=settings.mip_gap * gap_share)
         result = solvers.solve(sub, window_settings, start=x[free])
         if result.has_solution and result.objective < best - 1e-9 * max(1.0, abs(best)):
             x[free] = result.x

@@ -109,3 +109,29 @@ def period_cost(pool, bought: np.ndarray, hours: np.ndarray) -> tuple[np.ndarray
             else:
                 beyond += amount
     return paid, beyond
+
+
+def held_blocks(model, sets):
+    """The blocks active in each (reserved pool, period), as rows over the model's columns (one unit per
+    block), and for each such row the pool's slice-cap rows of that period (a 0/1 matrix over the model's
+    rows). Every plan holds a whole number of blocks in every period, so a search may branch on these
+    sums: purchases in t1 and t2 that both cover t2-t4 cost the same, and branching on either one only
+    moves the fraction to the other. None without reserved pools. The slice-cap rows tell which periods'
+    blocks are worth a branch: those whose capacity the LP prices (their duals)."""
+    import scipy.sparse as sp
+
+    positions = pools_of_kind(sets, KIND)
+    if not len(positions) or "blocks" not in model.variables:
+        return None
+    blocks = model.variables["blocks"]
+    r, tau, t = np.nonzero(window(sets, positions))
+    T, S = len(sets.horizon.period_ids), len(sets.horizon.slice_ids)
+    held = pool_coords(sets, positions, ("period",))
+    sums = sp.csr_matrix((np.ones(len(r)), (held.at(r, period=t), blocks.at(r, period=tau))),
+                         shape=(held.size, model.num_variables))
+    caps = model.constraints["Pool-reserved-slice-cap"]
+    pool, period, slot = np.meshgrid(np.arange(len(positions)), np.arange(T), np.arange(S), indexing="ij")
+    rows = caps.start + caps.at(pool.ravel(), period=period.ravel(), slice=slot.ravel())
+    capacity = sp.csr_matrix((np.ones(len(rows)), (held.at(pool.ravel(), period=period.ravel()), rows)),
+                             shape=(held.size, model.num_constraints))
+    return sums.tocsr(), capacity.tocsr()
