@@ -56,10 +56,11 @@ PRICING_START_CHEAPEST = 3
 # workload runs) 4.6e-4 -> 1.6e-4 in 9.6 s. Branch-and-price then finds and proves the rest.
 NEIGHBOURHOOD_ROWS = 1000
 # The neighbourhood MIP stops at this fraction of the requested gap: its gap is measured against the whole
-# plan's cost, so at the requested gap it would stop as soon as it is that close to its own bound. Not for
-# fix-and-optimize's windows: at 1,000 x 4 x 3, alone with no time limit, 16 windows at 1e-5 reach 3.9e-4
-# above the LP bound in 90 s (at 1e-4: 6.1e-4 in 42 s), but within the command's 120 s the slice windows
-# then leave the period windows too little time: 8.5e-4 (twice). A second pass over the windows improved nothing.
+# plan's cost, so at the requested gap it would stop as soon as it is that close to its own bound. So do
+# fix-and-optimize's windows after the blocks are settled (the time is there). Not otherwise: at 1,000 x 4
+# x 3, alone with no time limit, 16 windows at 1e-5 reach 3.9e-4 above the LP bound in 90 s (at 1e-4:
+# 6.1e-4 in 42 s), but within the command's 120 s the slice windows then leave the period windows too
+# little time: 8.5e-4 (twice). A second pass over the windows improved nothing.
 PART_GAP = 0.1
 # Branch-and-price starts from the arcs the LP and the plan use and, per (cell, period, slice), this many
 # more of the cheapest by the LP's reduced costs; it prices in the rest as nodes need them.

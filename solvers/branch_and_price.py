@@ -206,12 +206,11 @@ class _Search:
             if not self.branch(heap, node_bound, depth, lower, upper, x, order):
                 pruned = min(pruned, node_bound)
         open_bound = min((entry[0] for entry in heap), default=np.inf)
-        bound = min(open_bound, pruned, self.z_best)
+        # rows_only seeks no plan: its least leaf bounds, not the incumbent
+        bound = min(open_bound, pruned, self.leaf_bound if self.rows_only else self.z_best)
         finished = not heap or (self.rows_only and open_bound >= self.leaf_bound)
         message = (f"branch-and-price: {self.nodes} nodes, {int(self.active.sum()):,} of {model.num_variables:,} "
                    f"columns priced in" + ("" if finished else f"; stopped ({stopped}) with {len(heap)} nodes open"))
-        if self.rows_only:      # no plan is sought: the least leaf bounds, not the incumbent
-            bound = min(open_bound, pruned, self.leaf_bound)
         return ProofResult(self.x_best, self.z_best, float(bound), self.nodes, finished, message, self.leaf,
                            self.leaf_bound)
 

@@ -33,7 +33,7 @@ from bench_scale import write_instance  # noqa: E402
 CONTRACT = {**RESERVED, "block_chips": 4, "term_periods": 2}
 
 
-def _case(tmp_path, od_price: float):
+def _case(od_price: float):
     return _spec([CONTRACT, {**ON_DEMAND, "price_per_chip_hour": od_price}], periods=P2)
 
 
@@ -42,7 +42,7 @@ def test_settled_blocks_prove_the_whole_block_optimum(tmp_path, monkeypatch, od_
     """Over MIP_MAX_ROWS with two periods, the blocks are settled: the plan is proven by their bound (the
     LP's, 2,000, is 9-17% below), up when on demand is dear, down when it is cheap."""
     monkeypatch.setattr(placement.solve, "MIP_MAX_ROWS", 0)
-    spec, extra = _case(tmp_path, od_price)
+    spec, extra = _case(od_price)
     plan = _solve(tmp_path, spec, extra)
     notes = plan["solver"]["notes"]
     assert any(n.startswith("blocks settled") for n in notes), notes
@@ -57,7 +57,7 @@ def _model(tmp_path, od_price: float):
     from tests.helpers import write_scenario
     import yaml
 
-    spec, extra = _case(tmp_path, od_price)
+    spec, extra = _case(od_price)
     path = write_scenario(tmp_path, spec)
     doc = yaml.safe_load(path.read_text())
     doc.update(extra)
