@@ -351,7 +351,9 @@ class SolverOptions(Strict):
     engine: Literal["highs", "scip", "cbc", "cp-sat"] | None = None
     time_limit_s: float = Field(default=60, gt=0, le=MAX_SECONDS)
     mip_gap: float = Field(default=1e-4, ge=0, lt=1)
-    threads: int = Field(default=1, ge=1, le=1024, description="1 keeps solves deterministic")
+    threads: int = Field(default=1, ge=1, le=1024,
+                         description="fix-and-optimize windows solved at once (HiGHS itself runs on one thread); "
+                                     "SCIP and CP-SAT threads")
 
     @model_validator(mode="after")
     def _engine_fits_backend(self) -> "SolverOptions":

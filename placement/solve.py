@@ -25,6 +25,7 @@ from placement.profiles import demand_cells, lookup, profile_table
 from placement.scenario import LoadedScenario, Scenario
 from solvers import SolverResult, SolverSettings, Status
 from solvers.base import relative_gap
+from solvers.quiet import quiet_native_output
 
 # The canonical pass (exact optimum, then the fewest replicas among plans of that cost) runs on models of at
 # most this many variables: small instances, where two more exact MIPs cost little and make every engine
@@ -66,13 +67,16 @@ PART_GAP = 0.1
 # more of the cheapest by the LP's reduced costs; it prices in the rest as nodes need them.
 PROOF_ARCS_PER_SLOT = 2
 # Models too big for a MIP over several time windows settle their reserved blocks first when the budget
-# left after the LP is at least this many times the LP's seconds: a search over the blocks held in the
-# periods whose reserved capacity the LP prices, its least leaf the start of fix-and-optimize (blocks then
-# kept) and its bound the plan's. At 1,000 x 4 x 3 (LP 42-47 s) the search takes 84-101 s (45 nodes), about
-# twice the LP, and the windows want as long again; in less time the search would stop short with a worse
-# start than rounding's. There, in 120 s the search does not run (0.057% above the LP), in 300 s without
-# it the plan is 0.063% above (branch-and-price 133 s, no gain), in 420 s with it `optimal` at 2.7e-5.
-SETTLE_BLOCKS_BUDGET = 4.0
+# left after the LP is at least SETTLE_SEARCH_LPS + SETTLE_WINDOWS_LPS / threads times the LP's seconds: a
+# search over the blocks held in the periods whose reserved capacity the LP prices, its least leaf the start
+# of fix-and-optimize (blocks then kept) and its bound the plan's. At 1,000 x 4 x 3 (LP 42-59 s) the search
+# takes 84-101 s (45 nodes), about twice the LP, and the windows want as long again on one thread (half on
+# two: with the blocks kept, the periods' windows share no row and run at once); in less time the search
+# would stop short with a worse start than rounding's. There, in 120 s the search does not run (0.057%
+# above the LP), in 300 s without it the plan is 0.063% above (branch-and-price 133 s, no gain), in 420 s
+# with it `optimal` at 2.7e-5.
+SETTLE_SEARCH_LPS = 2.0
+SETTLE_WINDOWS_LPS = 2.0
 # After the blocks are settled, fix-and-optimize keeps this share of the budget left for the tie-break LPs
 # and the outputs (1,000 x 4 x 3: 8-13 s of about 250 s), none for branch-and-price.
 SETTLED_WINDOWS_RESERVE = 0.1
@@ -283,7 +287,7 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
        periods or slices) every workload is free (the MIP restricted to the LP's arcs) while the model fits
        MIP_MAX_ROWS; above it, fix-and-optimize instead: the MIP of one window at a time (each (period,
        slice), then each period), everything outside it fixed at the best plan. Before it, when the budget
-       allows (SETTLE_BLOCKS_BUDGET), the reserved blocks are settled (`held_blocks`, from
+       allows (SETTLE_SEARCH_LPS, SETTLE_WINDOWS_LPS), the reserved blocks are settled (`held_blocks`, from
        capacity_types/reserved.py): see _settle_blocks.
     4. When the best plan is within the requested gap of the LP bound it is proven optimal. Otherwise, with
        HiGHS, branch-and-price (solvers/branch_and_price.py) proves or improves it: a branch-and-bound whose
@@ -321,11 +325,13 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
                          "time windows; fix-and-optimize instead")
             if (held_blocks is not None and relaxed.duals is not None and arc_columns is not None
                     and settings.backend == "highspy"
-                    and budget.remaining >= SETTLE_BLOCKS_BUDGET * timings["relaxation"]):
+                    and budget.remaining >= (SETTLE_SEARCH_LPS + SETTLE_WINDOWS_LPS / max(settings.threads, 1))
+                    * timings["relaxation"]):
                 clock = time.perf_counter()
                 initial = _proof_columns(arrays, relaxed, incumbent[0], arc_columns, arc_slots, active)
+                # a third of what is left on one thread; half when the period windows run at once
                 settled = _settle_blocks(arrays, relaxed, incumbent, held_blocks, initial, settings,
-                                         budget.slice(1 / 3), notes)
+                                         budget.slice(1 / 3 if settings.threads <= 1 else 1 / 2), notes)
                 timings["settle_blocks"] = time.perf_counter() - clock
                 if settled is not None:
                     start, searched, kept = settled
@@ -340,7 +346,7 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
                         proof_follows, windows_reserve, windows_gap = False, SETTLED_WINDOWS_RESERVE, PART_GAP
             clock = time.perf_counter()
             incumbent = _fix_and_optimize(arrays, incumbent, left_out, windows, settings, budget, notes, lp_bound,
-                                          windows_reserve, windows_gap)
+                                          windows_reserve, windows_gap, searched)
             timings["fix_and_optimize"] = time.perf_counter() - clock
             _note_plan(notes, "fix-and-optimize plan", incumbent, lp_bound)
         elif not _within_gap(incumbent, lp_bound, settings):
@@ -431,7 +437,7 @@ def _branch_and_price(arrays, relaxed: SolverResult, initial: np.ndarray, incumb
     def rounded(x):         # the node's routing kept, replicas and blocks solved (as the rounding stage)
         return _routing_fixed(arrays, x, settings, max(min(5.0, deadline - time.perf_counter()), 0.05))
 
-    proof = prove(arrays, incumbent, initial, settings.mip_gap, time_limit, settings.threads, heuristic=rounded)
+    proof = prove(arrays, incumbent, initial, settings.mip_gap, time_limit, heuristic=rounded)
     if proof is None:
         notes.append("branch-and-price could not solve its root LP in time")
         return None
@@ -469,7 +475,7 @@ def _settle_blocks(arrays, relaxed: SolverResult, incumbent, held_blocks, initia
     if not (priced & fractional).any():
         return None
     deadline = time.perf_counter() + time_limit
-    proof = prove(arrays, incumbent, initial, settings.mip_gap, time_limit, settings.threads,
+    proof = prove(arrays, incumbent, initial, settings.mip_gap, time_limit,
                   branch_rows=sums[np.flatnonzero(priced)], rows_only=True)
     if proof is None:
         notes.append("blocks not settled: the search could not solve its root LP in time")
@@ -628,33 +634,96 @@ def _left_out_arcs(x_lp, arc_columns, arc_groups, num_variables: int, active: np
 
 def _fix_and_optimize(arrays, incumbent, dropped: np.ndarray, windows: list[np.ndarray], settings: SolverSettings,
                       budget: Budget, notes: list[str], bound: float | None, reserve_share: float = 0.25,
-                      gap_share: float = 1.0):
+                      gap_share: float = 1.0, proven: float | None = None):
     """Improve a plan one time window at a time: the MIP over the window's columns (less `dropped`), every
     other column fixed at the plan, started from the plan; a window's better answer is kept at once. Each
     window gets an even share of what is left, less a reserve (`reserve_share` of it) for the stages that
-    follow; each stops at `gap_share` x the requested gap."""
+    follow; each stops at `gap_share` x the requested gap. The windows stop as soon as the plan is within
+    the requested gap of `proven`, a bound already proven (the settled blocks'): nothing left to show.
+
+    With `settings.threads` above 1, windows that share no row (different periods once the blocks are
+    fixed) run at once, each on a HiGHS of one thread (solvers/base.py HIGHS_THREADS; it releases the GIL): each changes only rows the other
+    does not touch, so both answers hold together, and each window gets that many times the seconds."""
     x, best = incumbent[0].copy(), incumbent[1]
     reserve = reserve_share * budget.remaining
-    improved = tried = 0
-    for k, window in enumerate(windows):
+    frees = [window & ~dropped for window in windows]
+    batches = _independent_batches(arrays, frees, max(int(settings.threads), 1))
+    improved = tried = done = 0
+    for k, batch in enumerate(batches):
         left = budget.remaining - reserve
         if left < 1.0:
             notes.append(f"fix-and-optimize stopped by the time limit after {tried} of {len(windows)} windows")
             break
-        free = window & ~dropped
-        sub = arrays.fix(~free, x[~free]).without_empty_rows()
-        if sub.num_constraints > MIP_MAX_ROWS or not sub.integer.any():
+        done += len(batch)
+        jobs = []
+        for index in batch:
+            free = frees[index]
+            sub = arrays.fix(~free, x[~free]).without_empty_rows()
+            if sub.num_constraints > MIP_MAX_ROWS or not sub.integer.any():
+                continue
+            jobs.append((free, sub))
+        if not jobs:
             continue
-        tried += 1
-        window_settings = replace(_from_plan(settings, (x, best), bound), time_limit_s=left / (len(windows) - k),
+        tried += len(jobs)
+        window_settings = replace(_from_plan(settings, (x, best), bound), time_limit_s=left / (len(batches) - k),
                                   mip_gap=settings.mip_gap * gap_share)
-        result = solvers.solve(sub, window_settings, start=x[free])
-        if result.has_solution and result.objective < best - 1e-9 * max(1.0, abs(best)):
-            x[free] = result.x
-            best = float(arrays.cost @ x + arrays.objective_offset)
-            improved += 1
-    notes.append(f"fix-and-optimize: {tried} time windows solved, {improved} improved the plan")
+        for (free, _), result in zip(jobs, _solve_at_once([(sub, window_settings, x[free]) for free, sub in jobs])):
+            # each window's own columns and rows: its change is measured against the plan it started from
+            if result.has_solution and (arrays.cost[free] @ result.x < arrays.cost[free] @ x[free]
+                                        - 1e-9 * max(1.0, abs(best))):
+                x[free] = result.x
+                improved += 1
+        best = float(arrays.cost @ x + arrays.objective_offset)
+        if proven is not None and _within_gap((x, best), proven, settings) and done < len(windows):
+            notes.append(f"fix-and-optimize: within the gap of the proven bound after {done} of {len(windows)} "
+                         "windows; the rest skipped")
+            break
+    notes.append(f"fix-and-optimize: {tried} time windows solved"
+                 + (f" ({len(batches)} batches of up to {settings.threads} at once)" if settings.threads > 1 else "")
+                 + f", {improved} improved the plan")
     return x, best
+
+
+def _independent_batches(arrays, frees: list[np.ndarray], size: int) -> list[list[int]]:
+    """The windows in order, grouped into batches of at most `size` whose free columns share no row: each
+    batch opens with the first window not yet taken and adds the next ones independent of all in it."""
+    if size <= 1:
+        return [[k] for k in range(len(frees))]
+    csc = arrays.a.tocsc()
+    rows = []
+    for free in frees:
+        touched = np.zeros(arrays.num_constraints, dtype=bool)
+        touched[csc[:, np.flatnonzero(free)].indices] = True
+        rows.append(touched)
+    taken = np.zeros(len(frees), dtype=bool)
+    batches = []
+    for k in range(len(frees)):
+        if taken[k]:
+            continue
+        batch, union = [k], rows[k].copy()
+        taken[k] = True
+        for j in range(k + 1, len(frees)):
+            if len(batch) == size:
+                break
+            if not taken[j] and not (union & rows[j]).any():
+                batch.append(j)
+                union |= rows[j]
+                taken[j] = True
+        batches.append(batch)
+    return batches
+
+
+def _solve_at_once(jobs: list[tuple]) -> list[SolverResult]:
+    """solvers.solve(model, settings, start=start) for each job, in a thread each when more than one."""
+    if len(jobs) == 1:
+        return [solvers.solve(jobs[0][0], jobs[0][1], start=jobs[0][2])]
+    from concurrent.futures import ThreadPoolExecutor
+
+    # one quiet redirection around them all (solvers/quiet.py); each job runs in a Python thread of its
+    # own, where HiGHS keeps a scheduler of its own (HIGHS_THREADS)
+    with quiet_native_output(), ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        futures = [pool.submit(solvers.solve, model, job_settings, start=start) for model, job_settings, start in jobs]
+        return [future.result() for future in futures]
 
 
 def _neighbourhood(workloads: np.ndarray | None, num_variables: int, rows: int, whole: bool) -> np.ndarray:

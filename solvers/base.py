@@ -17,6 +17,14 @@ class Status(str, enum.Enum):
     UNBOUNDED = "unbounded"
 
 
+# Every HiGHS run asks for one thread. HiGHS gives each Python thread one task scheduler, sized by the first
+# run in it; a later run in that thread asking another count fails with no solution (reproduced: a solve at
+# 1 thread, then one at 2 in the same process, exit 4). HiGHS's MIP and simplex gain little from more, so
+# `threads` is placement's own parallelism instead: that many fix-and-optimize windows at once, each on a
+# HiGHS of one thread in a new Python thread. SCIP and CP-SAT take `threads` themselves, CBC its own process.
+HIGHS_THREADS = 1
+
+
 @dataclass(frozen=True)
 class SolverSettings:
     backend: str = "highspy"

@@ -52,6 +52,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
+from solvers.base import HIGHS_THREADS
 from solvers.highs_backend import _pass_model
 from solvers.model import ArrayModel
 from solvers.pricing import _add_columns, _lagrangian_bound
@@ -77,7 +78,7 @@ class ProofResult:
 
 
 def prove(model: ArrayModel, incumbent: tuple[np.ndarray, float], initial: np.ndarray, gap: float,
-          time_limit: float, threads: int = 1, node_limit: int | None = None, heuristic=None,
+          time_limit: float, node_limit: int | None = None, heuristic=None,
           branch_rows: sp.csr_matrix | None = None, rows_only: bool = False) -> ProofResult | None:
     """Branch-and-price from `incumbent` (x, objective), columns in `initial` first (every other column must
     have lower bound 0). A small `initial` (the plans' columns and the few cheapest by the LP's reduced
@@ -91,14 +92,14 @@ def prove(model: ArrayModel, incumbent: tuple[np.ndarray, float], initial: np.nd
     carries the least leaf's LP point and bound (ProofResult.leaf), for a plan to be built from."""
     started = time.perf_counter()
     with quiet_native_output():
-        search = _Search(model, incumbent, initial, gap, started + time_limit, threads, node_limit, heuristic,
+        search = _Search(model, incumbent, initial, gap, started + time_limit, node_limit, heuristic,
                          branch_rows, rows_only)
         return search.run()
 
 
 class _Search:
     def __init__(self, model: ArrayModel, incumbent, initial: np.ndarray, gap: float, deadline: float,
-                 threads: int, node_limit: int | None = None, heuristic=None,
+                 node_limit: int | None = None, heuristic=None,
                  branch_rows: sp.csr_matrix | None = None, rows_only: bool = False):
         if np.any(model.lower[~initial & ~model.integer] != 0):
             raise ValueError("columns left out of a priced LP must have lower bound 0")
@@ -124,7 +125,7 @@ class _Search:
                                 model.cost[columns], np.zeros(len(columns), dtype=bool), model.row_lower,
                                 model.row_upper, model.objective_offset)
         _pass_model(self.highs, restricted, restricted.integer)
-        for name, value in (("output_flag", False), ("log_to_console", False), ("threads", threads),
+        for name, value in (("output_flag", False), ("log_to_console", False), ("threads", HIGHS_THREADS),
                             ("random_seed", 0), ("solver", "simplex"), ("simplex_strategy", 1)):
             self.highs.setOptionValue(name, value)
         # artificials: +1 on rows with a finite lower side, -1 on rows with a finite upper side

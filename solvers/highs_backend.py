@@ -14,7 +14,7 @@ import time
 import highspy
 import numpy as np
 
-from solvers.base import SolverResult, SolverSettings, Status
+from solvers.base import HIGHS_THREADS, SolverResult, SolverSettings, Status
 from solvers.quiet import quiet_native_output
 
 _STATUS = {
@@ -50,7 +50,7 @@ def _solve(model, settings: SolverSettings, start=None) -> SolverResult:
     integer = np.zeros(model.num_variables, dtype=bool) if settings.relax_integrality else model.integer
     highs = highspy.Highs()
     highs.setOptionValue("output_flag", False)
-    for name, value in (("output_flag", False), ("log_to_console", False), ("threads", settings.threads),
+    for name, value in (("output_flag", False), ("log_to_console", False), ("threads", HIGHS_THREADS),
                         ("random_seed", 0), ("time_limit", max(float(settings.time_limit_s), 0.01)),
                         ("mip_rel_gap", float(settings.mip_gap))):
         highs.setOptionValue(name, value)

@@ -12,7 +12,7 @@ import numpy as np
 import ortools
 from ortools.linear_solver.python import model_builder_helper as mbh
 
-from solvers.base import SolverResult, SolverSettings, Status
+from solvers.base import HIGHS_THREADS, SolverResult, SolverSettings, Status
 from solvers.quiet import quiet_native_output
 
 ENGINE_NAMES = {"highs": "highs", "scip": "scip", "cp-sat": "cp_sat", "glop": "glop"}
@@ -25,7 +25,7 @@ CP_SAT_VARIABLE_SCALING = 1000
 def _parameters(engine: str, settings: SolverSettings) -> str:
     gap, threads = settings.mip_gap, settings.threads
     if engine == "highs":
-        return f"output_flag=false\nmip_rel_gap={gap}\nthreads={threads}\nrandom_seed=0"
+        return f"output_flag=false\nmip_rel_gap={gap}\nthreads={HIGHS_THREADS}\nrandom_seed=0"
     if engine == "scip":
         return f"limits/gap = {gap}\ndisplay/verblevel = 0\nrandomization/randomseedshift = 0"
     if engine == "cp_sat":

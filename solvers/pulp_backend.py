@@ -22,7 +22,7 @@ import numpy as np
 import solvers.ortools_backend  # noqa: E402,F401  (load order only)
 import pulp  # noqa: E402
 
-from solvers.base import SolverResult, SolverSettings, Status
+from solvers.base import HIGHS_THREADS, SolverResult, SolverSettings, Status
 from solvers.quiet import quiet_native_output
 
 
@@ -59,7 +59,8 @@ def build(model, relax: bool) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
 
 
 def _solver(settings: SolverSettings, log_path: str):
-    common = dict(msg=False, timeLimit=settings.time_limit_s, gapRel=settings.mip_gap, threads=settings.threads)
+    common = dict(msg=False, timeLimit=settings.time_limit_s, gapRel=settings.mip_gap,
+                  threads=settings.threads if settings.engine == "cbc" else HIGHS_THREADS)
     if settings.engine == "cbc":
         # PuLP's bundled CBC binary; PuLP 4 moves it to the pulp[cbc] extra (pyproject pins pulp < 4).
         # Heuristics off: PuLP's bundled CBC 2.10.3 can stop at a heuristic's solution at the root and
@@ -175,9 +176,11 @@ def solve(model, settings: SolverSettings, start=None) -> SolverResult:
         # LP relaxation's
         bound = (_cbc_bound(log_text, objective) if settings.engine == "cbc" and not settings.relax_integrality else
                  (objective if settings.relax_integrality and status == Status.OPTIMAL else None))
+    # CBC's own verdict and timing with PuLP's status, so a plan that is only `feasible` says why
+    verdict = [line.strip() for line in log_text.splitlines() if line.startswith(("Result -", "Total time"))]
     return SolverResult(status, x, objective, bound, time.perf_counter() - started,
                         "pulp", settings.engine, f"pulp {pulp.__version__} ({settings.engine})",
-                        pulp.LpStatus.get(problem.status, ""))
+                        "; ".join([pulp.LpStatus.get(problem.status, ""), *verdict]))
 
 
 def _status(problem: pulp.LpProblem) -> Status:

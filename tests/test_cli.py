@@ -156,13 +156,15 @@ def test_check_catches_a_tampered_plan(tmp_path, capsys):
 
 def test_time_limit_and_engine_flags(tmp_path):
     scenario = write_scenario(tmp_path / "in", SMALL)
-    for flags in (["--engine", "scip"], ["--engine", "cbc"], ["--backend", "pulp"], ["--time-limit", "5", "--gap", "0"]):
+    for flags in (["--engine", "scip"], ["--engine", "cbc"], ["--backend", "pulp"], ["--time-limit", "5", "--gap", "0"],
+                  ["--threads", "2"]):
         out = tmp_path / ("plan" + "".join(flags))
         assert main(["solve", str(scenario), "--out", str(out), *flags]) == 0
         plan = json.loads((out / "plan.json").read_text())
         assert plan["objective"]["value"] == pytest.approx(5.0)
     assert main(["solve", str(scenario), "--backend", "pulp", "--engine", "scip"]) == 3
     assert main(["solve", str(scenario), "--time-limit", "0"]) == 3
+    assert main(["solve", str(scenario), "--threads", "0"]) == 3
 
 
 def test_missing_scenario_file_is_bad_input(tmp_path, capsys):

@@ -1,0 +1,167 @@
+"""Fix-and-optimize's windows at once (placement/solve.py `_independent_batches`, `_solve_at_once`): windows
+that share no row run in threads, one HiGHS thread each, and their answers hold together. And the
+redirection that keeps native solver output quiet (solvers/quiet.py), shared by the threads.
+
+Why batching by rows is exact: a window's MIP holds only the rows its free columns touch, so when two
+windows touch no common row, neither MIP sees the other's columns; each answer is the one it would be
+after the other, and both together satisfy every row. So with ample time, windows at once give the plan
+one at a time gives.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import solvers
+from placement.edits import edit_loaded
+from placement.formulation import build_model
+from placement.indexsets import build_index_sets
+from placement.scenario import load_scenario
+from placement.solve import (Budget, _fix_and_optimize, _independent_batches, _routing_fixed, prepare,
+                             settings_from, time_windows)
+from solvers.quiet import quiet_native_output
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from bench_scale import write_instance  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def two_by_two(tmp_path_factory):
+    """An 8-workload benchmark instance over 2 periods x 2 slices, without its prepaid chips (which alone
+    would serve it at no cost): its model, arrays and time windows."""
+    loaded = load_scenario(write_instance(tmp_path_factory.mktemp("windows"), 8, periods=2, slices=2))
+    loaded = edit_loaded(loaded, {f"pools[{p.id}].max_chips": 0 for p in loaded.scenario.pools if p.kind == "prepaid"})
+    _, cells, candidates = prepare(loaded)
+    model = build_model(build_index_sets(loaded.scenario, cells, candidates))
+    return loaded, model, model.arrays(), time_windows(model)
+
+
+def _rounded_with_blocks_kept(two_by_two, gap: float):
+    """Settings at `gap`, the LP, its rounded plan, and the block columns (kept out of the windows)."""
+    loaded, model, arrays, _ = two_by_two
+    settings = replace(settings_from(loaded.scenario), mip_gap=gap, time_limit_s=60)
+    relaxed = solvers.solve(arrays.relaxed(), replace(settings, relax_integrality=True))
+    start = _routing_fixed(arrays, relaxed.x, settings, 60)
+    dropped = np.zeros(arrays.num_variables, dtype=bool)
+    dropped[model.variables["blocks"].columns] = True
+    return settings, relaxed, start, dropped
+
+
+def _touched(arrays, free):
+    return set(arrays.a.tocsc()[:, np.flatnonzero(free)].indices.tolist())
+
+
+def test_windows_at_once_share_no_row_and_each_runs_once(two_by_two):
+    """Blocks kept: (period, slice) windows pair across periods, never within one (the mean-quality rows
+    span a period's slices), and the two period windows pair. Blocks free: a period window's blocks reach
+    the later period's reserved caps, so the period windows run one at a time."""
+    _, model, arrays, windows = two_by_two
+    blocks = np.zeros(arrays.num_variables, dtype=bool)
+    blocks[model.variables["blocks"].columns] = True
+    kept = [w & ~blocks for w in windows]
+    batches = _independent_batches(arrays, kept, 2)
+    assert sorted(k for batch in batches for k in batch) == list(range(len(windows)))
+    assert batches == [[0, 2], [1, 3], [4, 5]]          # windows: (t1,s1) (t1,s2) (t2,s1) (t2,s2) t1 t2
+    for batch in batches:
+        if len(batch) == 2:
+            assert not _touched(arrays, kept[batch[0]]) & _touched(arrays, kept[batch[1]])
+    free = _independent_batches(arrays, windows, 2)
+    assert [4] in free and [5] in free
+    assert _touched(arrays, windows[4]) & _touched(arrays, windows[5])
+    assert _independent_batches(arrays, kept, 1) == [[k] for k in range(len(windows))]
+
+
+def test_a_row_joining_two_windows_keeps_them_apart(two_by_two):
+    """Tampered: one row over a column of each of the first period's and the second period's peak windows
+    (which otherwise pair) separates them."""
+    _, model, arrays, windows = two_by_two
+    blocks = np.zeros(arrays.num_variables, dtype=bool)
+    blocks[model.variables["blocks"].columns] = True
+    kept = [w & ~blocks for w in windows]
+    row = np.zeros(arrays.num_variables)
+    row[np.flatnonzero(kept[0])[0]] = row[np.flatnonzero(kept[2])[0]] = 1.0
+    joined = arrays.with_row(row, -np.inf, np.inf)
+    assert [0, 2] not in _independent_batches(joined, kept, 2)
+    assert [0, 2] in _independent_batches(arrays, kept, 2)
+
+
+def test_windows_at_once_give_the_plan_of_windows_one_at_a_time(two_by_two):
+    """From the same rounded plan, at gap 1e-9 with ample time (each window proven optimal), two threads reach
+    exactly the cost one thread reaches, cheaper than the start, and the plan satisfies every row and bound."""
+    _, _, arrays, windows = two_by_two
+    settings, relaxed, start, dropped = _rounded_with_blocks_kept(two_by_two, 1e-9)
+    plans = {}
+    for threads in (1, 2):
+        notes: list[str] = []
+        plans[threads] = _fix_and_optimize(arrays, start, dropped, windows, replace(settings, threads=threads),
+                                           Budget(120), notes, relaxed.objective, 0.0, 1.0)
+        assert any(n.startswith("fix-and-optimize: 6 time windows solved") for n in notes), notes
+    assert any("(3 batches of up to 2 at once)" in n for n in notes), notes
+    assert plans[2][1] == pytest.approx(plans[1][1], rel=1e-9, abs=1e-6)
+    assert plans[2][1] < start[1] - 1.0          # the windows improve the rounded plan here
+
+    x = plans[2][0]
+    activity = arrays.a @ x
+    assert np.all(activity >= arrays.row_lower - 1e-6) and np.all(activity <= arrays.row_upper + 1e-6)
+    assert np.all(x >= arrays.lower - 1e-9) and np.all(x <= arrays.upper + 1e-9)
+    assert np.allclose(x[arrays.integer], np.round(x[arrays.integer]), atol=1e-6)
+    assert float(arrays.cost @ x + arrays.objective_offset) == pytest.approx(plans[2][1], rel=1e-12)
+
+
+def test_the_quiet_redirection_is_shared_by_threads(capfd):
+    """Two threads enter and leave in the order that broke a redirection per thread (A in, B in, A out, B
+    out: B would have saved the silenced descriptor and put it back). Output inside is silenced while
+    either is inside, and descriptor 1 points where it did before once both have left."""
+    before = os.fstat(1)
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with quiet_native_output():
+            a_in.set()
+            b_in.wait(5)
+            os.write(1, b"silenced-a\n")
+        a_out.set()
+
+    def second():
+        a_in.wait(5)
+        with quiet_native_output():
+            b_in.set()
+            a_out.wait(5)
+            os.write(1, b"silenced-b\n")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    after = os.fstat(1)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
+    os.write(1, b"heard\n")
+    out = capfd.readouterr().out
+    assert "heard" in out and "silenced" not in out
+
+
+def test_the_windows_stop_once_the_plan_is_within_the_gap_of_a_proven_bound(two_by_two):
+    """With a bound already proven that the plan is within the gap of, the windows stop after the first
+    batch (one window alone, two at once); without it, all six run."""
+    _, _, arrays, windows = two_by_two
+    settings, relaxed, start, dropped = _rounded_with_blocks_kept(two_by_two, 1e-4)
+    for threads, done in ((1, 1), (2, 2)):
+        notes: list[str] = []
+        plan = _fix_and_optimize(arrays, start, dropped, windows, replace(settings, threads=threads), Budget(60),
+                                 notes, relaxed.objective, 0.0, 1.0, proven=start[1])
+        assert f"fix-and-optimize: within the gap of the proven bound after {done} of 6 windows; the rest skipped" \
+            in notes, notes
+        assert plan[1] <= start[1] + 1e-9
+        notes = []
+        _fix_and_optimize(arrays, start, dropped, windows, replace(settings, threads=threads), Budget(60), notes,
+                          relaxed.objective, 0.0, 1.0)
+        assert not any("within the gap of the proven bound" in n for n in notes)
+        assert any(n.startswith("fix-and-optimize: 6 time windows solved") for n in notes), notes
