@@ -106,11 +106,11 @@ def write_instance(folder: Path, workloads: int, periods: int = 1, slices: int =
 
 
 def run(workloads: int, periods: int, slices: int, backend: str, engine: str, time_limit: float,
-        fmt: str = "json") -> dict:
+        fmt: str = "json", threads: int = 1) -> dict:
     with tempfile.TemporaryDirectory(prefix="placement-bench-") as tmp:
         scenario = write_instance(Path(tmp) / "in", workloads, periods, slices, fmt=fmt)
         command = [sys.executable, "-m", "placement", "solve", str(scenario), "--out", str(Path(tmp) / "plan"),
-                   "--time-limit", str(time_limit), "--backend", backend, "--engine", engine]
+                   "--time-limit", str(time_limit), "--backend", backend, "--engine", engine, "--threads", str(threads)]
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         started = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
@@ -123,7 +123,8 @@ def run(workloads: int, periods: int, slices: int, backend: str, engine: str, ti
         plan = json.loads(plan_file.read_text())
     solver = plan["solver"]
     row = {"workloads": workloads, "periods": periods, "slices": slices, "backend": f"{backend}/{engine}",
-           "variables": solver["model"].get("variables"), "integers": solver["model"].get("integer_variables"),
+           "threads": threads, "variables": solver["model"].get("variables"),
+           "integers": solver["model"].get("integer_variables"),
            "rows": solver["model"].get("constraints"), "exit": done.returncode, "status": plan["status"],
            "objective": (plan["objective"] or {}).get("value"), "gap": (plan["objective"] or {}).get("gap"),
            "wall_s": round(wall, 1), "peak_mb": round(peak_mb)}
@@ -140,11 +141,12 @@ def main() -> None:
     parser.add_argument("--engine", default="highs")
     parser.add_argument("--time-limit", type=float, default=300)
     parser.add_argument("--format", choices=["json", "yaml"], default="json", help="the scenario file's format")
+    parser.add_argument("--threads", type=int, default=1, help="placement solve --threads (time windows at once)")
     args = parser.parse_args()
     rows = []
     for workloads in args.workloads:
         rows.append(run(workloads, args.periods, args.slices, args.backend, args.engine, args.time_limit,
-                        args.format))
+                        args.format, args.threads))
         print(json.dumps(rows[-1]), flush=True)
     print(pd.DataFrame(rows).to_string(index=False))
 

@@ -642,8 +642,9 @@ def _fix_and_optimize(arrays, incumbent, dropped: np.ndarray, windows: list[np.n
     the requested gap of `proven`, a bound already proven (the settled blocks'): nothing left to show.
 
     With `settings.threads` above 1, windows that share no row (different periods once the blocks are
-    fixed) run at once, each on a HiGHS of one thread (solvers/base.py HIGHS_THREADS; it releases the GIL): each changes only rows the other
-    does not touch, so both answers hold together, and each window gets that many times the seconds."""
+    fixed) run at once, each on a HiGHS of one thread (solvers/base.py HIGHS_THREADS; it releases the
+    GIL): each changes only rows the other does not touch, so both answers hold together, and each window
+    gets that many times the seconds."""
     x, best = incumbent[0].copy(), incumbent[1]
     reserve = reserve_share * budget.remaining
     frees = [window & ~dropped for window in windows]
