@@ -72,7 +72,7 @@ def test_a_node_short_of_columns_is_priced_not_taken_for_infeasible():
     model = two_cells_two_deployments()
     search = _Search(model, (np.array([1, 1, 0, 0, 3, 0.0]), 30.0), np.array([False, False, True, True, True, True]),
                      0.0, time.perf_counter() + 30, 1, None)
-    bound, x, _ = search.node_lp(np.array([0.0, 0.0]), np.array([np.inf, 1.0]), np.inf)
+    bound, x, _ = search.workers[0].node_lp(np.array([0.0, 0.0]), np.array([np.inf, 1.0]), np.inf)
     assert bound == pytest.approx(21.0)
     assert x[4] == pytest.approx(0.3) and x[5] == pytest.approx(1.0)
 
@@ -101,10 +101,12 @@ def instance(request, tmp_path_factory):
     return arrays, settings, pricing_start(built, sets, arrays), exact.objective, exact.x
 
 
-@pytest.mark.parametrize("few", [False, True], ids=["the priced LP's columns", "the plan's columns only"])
-def test_proves_the_exact_optimum_from_the_rounded_plan(instance, few):
+@pytest.mark.parametrize("few, workers", [(False, 1), (True, 1), (False, 2)],
+                         ids=["the priced LP's columns", "the plan's columns only", "two node LPs at once"])
+def test_proves_the_exact_optimum_from_the_rounded_plan(instance, few, workers):
     """From the columns the priced LP took in, or only the rounded plan's own (every other arc priced in
-    as nodes need it, as the pipeline's short start list relies on)."""
+    as nodes need it, as the pipeline's short start list relies on); and with two node LPs at a time, each
+    on a HiGHS of its own that prices in its own columns."""
     arrays, settings, start, optimum, _ = instance
     priced = solve_lp_by_pricing(arrays.relaxed(), start, replace(settings, relax_integrality=True, time_limit_s=60))
     assert priced is not None
@@ -114,8 +116,9 @@ def test_proves_the_exact_optimum_from_the_rounded_plan(instance, few):
     if few:
         initial = arrays.integer | (rounded[0] > 0) | (arrays.lower != 0)
         assert initial.sum() < 0.5 * priced.active.sum()
-    proof = prove(arrays, initial=initial, incumbent=rounded, gap=0.0, time_limit=120)
+    proof = prove(arrays, initial=initial, incumbent=rounded, gap=0.0, time_limit=120, workers=workers)
     assert proof is not None and proof.finished
+    assert ("at once" in proof.message) == (workers > 1 and proof.nodes > 1)
     assert proof.objective == pytest.approx(optimum, rel=1e-7)
     assert proof.bound <= optimum * (1 + 1e-9)
     x = proof.x
@@ -124,6 +127,33 @@ def test_proves_the_exact_optimum_from_the_rounded_plan(instance, few):
     assert np.all(x >= arrays.lower - 1e-9) and np.all(x <= arrays.upper + 1e-9)
     assert np.allclose(x[arrays.integer], np.round(x[arrays.integer]))
     assert float(arrays.cost @ x + arrays.objective_offset) == pytest.approx(proof.objective, rel=1e-9)
+
+
+def test_each_worker_holds_the_columns_it_priced_in(instance):
+    """Two node LPs at once: each HiGHS instance (the root's and its twin) prices in columns of its own, so
+    each keeps its own map between HiGHS's columns and the model's, and its costs are the model's. A map
+    shared between them would let one worker take the other's columns for its own (and its bound with them)."""
+    import time
+
+    from solvers.branch_and_price import _Search
+
+    arrays, settings, start, optimum, _ = instance
+    priced = solve_lp_by_pricing(arrays.relaxed(), start, replace(settings, relax_integrality=True, time_limit_s=60))
+    rounded = _routing_fixed(arrays, priced.result.x, settings, 60)
+    initial = arrays.integer | (rounded[0] > 0) | (arrays.lower != 0)
+    search = _Search(arrays, rounded, initial, 0.0, time.perf_counter() + 120, workers=2)
+    proof = search.run()
+    assert proof.finished and proof.objective == pytest.approx(optimum, rel=1e-7)
+    assert len(search.workers) == 2
+    for worker in search.workers:
+        lp = worker.highs.getLp()
+        real = worker.column_of >= 0
+        held = worker.column_of[real]
+        assert lp.num_col_ == len(worker.column_of)
+        assert np.array_equal(np.sort(held), np.flatnonzero(worker.active))
+        assert np.array_equal(worker.position[held], np.flatnonzero(real))
+        assert np.allclose(np.asarray(lp.col_cost_)[real], arrays.cost[held])
+        assert worker.active.sum() > (initial | arrays.integer).sum()       # each priced columns in
 
 
 def test_a_loose_gap_bound_stays_below_the_optimum(instance):
@@ -147,7 +177,7 @@ def test_reduced_cost_tightening_keeps_the_optimum(instance):
     arrays, settings, start, optimum, x_opt = instance
     priced = solve_lp_by_pricing(arrays.relaxed(), start, replace(settings, relax_integrality=True, time_limit_s=60))
     search = _Search(arrays, (x_opt, optimum), priced.active, 0.0, time.perf_counter() + 60, 1)
-    bound, _, reduced = search.node_lp(arrays.lower[arrays.integer], arrays.upper[arrays.integer], np.inf)
+    bound, _, reduced = search.workers[0].node_lp(arrays.lower[arrays.integer], arrays.upper[arrays.integer], np.inf)
     search.tighten(bound, reduced)
     if optimum > bound + 1e-6:
         assert (search.upper < 0.5 * arrays.upper).sum() > 100          # it does cut

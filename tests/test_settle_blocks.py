@@ -69,11 +69,13 @@ def _model(tmp_path, od_price: float):
     return loaded, sets, model, model.arrays()
 
 
-def test_the_least_leaf_starts_the_plan_when_no_plan_prunes_it(tmp_path):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_least_leaf_starts_the_plan_when_no_plan_prunes_it(tmp_path, threads):
     """From a plan far dearer than any leaf (nothing pruned), the search returns its least leaf, rounded:
-    3 blocks, 2,400, its bound the same, and the block columns to keep fixed."""
+    3 blocks, 2,400, its bound the same, and the block columns to keep fixed; with two node LPs at once
+    as with one."""
     loaded, sets, model, arrays = _model(tmp_path, 3.0)
-    settings = settings_from(loaded.scenario)
+    settings = replace(settings_from(loaded.scenario), threads=threads)
     relaxed = solvers.solve(arrays.relaxed(), replace(settings, relax_integrality=True))
     assert relaxed.objective == pytest.approx(2000)
     share = model.variables["share"]
