@@ -9,11 +9,13 @@ from __future__ import annotations
 from solvers.base import SolverResult, SolverSettings, Status
 
 
-def solve(model, settings: SolverSettings, start=None) -> SolverResult:
+def solve(model, settings: SolverSettings, start=None, stop=None) -> SolverResult:
     """Solve with the backend named in settings (imported lazily: a backend's package is loaded only when used).
 
     `model` is a LinearModel (assembled here) or an ArrayModel. `start`, a feasible solution vector, is
-    handed to backends that can warm-start a MIP from it (others ignore it).
+    handed to backends that can warm-start a MIP from it (others ignore it). `stop`, a function of a MIP's
+    best objective so far, ends the search early (as `feasible`) once it returns True: HiGHS polls it while
+    it searches; the other backends run to their limits.
     """
     if hasattr(model, "arrays"):
         model = model.arrays()
@@ -25,6 +27,8 @@ def solve(model, settings: SolverSettings, start=None) -> SolverResult:
         from solvers.pulp_backend import solve as backend_solve
     else:
         raise ValueError(f"unknown backend {settings.backend!r}")
+    if settings.backend == "highspy":
+        return backend_solve(model, settings, start=start, stop=stop)
     return backend_solve(model, settings, start=start)
 
 

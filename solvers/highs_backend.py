@@ -40,12 +40,12 @@ def _pass_model(highs: highspy.Highs, model, integer: np.ndarray) -> None:
         raise ValueError("HiGHS refused the model (a coefficient or bound out of its range)")
 
 
-def solve(model, settings: SolverSettings, start=None) -> SolverResult:
+def solve(model, settings: SolverSettings, start=None, stop=None) -> SolverResult:
     with quiet_native_output():  # HiGHS prints a banner from native code, whatever output_flag says
-        return _solve(model, settings, start)
+        return _solve(model, settings, start, stop)
 
 
-def _solve(model, settings: SolverSettings, start=None) -> SolverResult:
+def _solve(model, settings: SolverSettings, start=None, stop=None) -> SolverResult:
     started = time.perf_counter()
     integer = np.zeros(model.num_variables, dtype=bool) if settings.relax_integrality else model.integer
     highs = highspy.Highs()
@@ -61,6 +61,8 @@ def _solve(model, settings: SolverSettings, start=None) -> SolverResult:
     watched = model.num_variables >= DEADLINE_MIN_COLUMNS
     if watched:
         _hold_the_deadline(highs, started + max(float(settings.time_limit_s), 0.01))
+    if stop is not None and integer.any():
+        _stop_when(highs, stop)
     if start is not None and integer.any():
         for name, value in _SEARCH_FROM_A_PLAN if settings.mip_heuristics else _SEARCH_FROM_A_PLAN + _PROOF_SEARCH:
             highs.setOptionValue(name, value)
@@ -69,7 +71,7 @@ def _solve(model, settings: SolverSettings, start=None) -> SolverResult:
         solution.value_valid = True
         highs.setSolution(solution)
     highs.run()
-    if watched:
+    if watched or (stop is not None and integer.any()):
         highs.clearCallbacks()   # no Python callback outlives the run
     status = highs.getModelStatus()
     info = highs.getInfo()
@@ -129,6 +131,16 @@ def _hold_the_deadline(highs: highspy.Highs, deadline: float) -> None:
     highs.cbMipInterrupt.subscribe(interrupt_when_late)
     highs.cbSimplexInterrupt.subscribe(interrupt_when_late)
     highs.cbIpmInterrupt.subscribe(interrupt_when_late)   # the root's analytic centre (IPX) included
+
+
+def _stop_when(highs: highspy.Highs, stop) -> None:
+    """Interrupt the MIP once `stop` (of its best objective so far) says the caller has what it needs."""
+    def interrupt_when_done(event) -> None:
+        best = event.data_out.mip_primal_bound
+        if np.isfinite(best) and stop(float(best)):
+            event.interrupt()
+
+    highs.cbMipInterrupt.subscribe(interrupt_when_done)
 
 
 def _empty(model, settings, started, version) -> SolverResult:

@@ -24,8 +24,9 @@ from placement.edits import edit_loaded
 from placement.formulation import build_model
 from placement.indexsets import build_index_sets
 from placement.scenario import load_scenario
-from placement.solve import (Budget, _fix_and_optimize, _independent_batches, _routing_fixed, prepare,
-                             settings_from, time_windows)
+import placement.solve
+from placement.solve import (Budget, _fix_and_optimize, _independent_batches, _routing_fixed, _stops_within_gap,
+                             _whole_periods, prepare, settings_from, time_windows)
 from solvers.quiet import quiet_native_output
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -165,3 +166,73 @@ def test_the_windows_stop_once_the_plan_is_within_the_gap_of_a_proven_bound(two_
                           relaxed.objective, 0.0, 1.0)
         assert not any("within the gap of the proven bound" in n for n in notes)
         assert any(n.startswith("fix-and-optimize: 6 time windows solved") for n in notes), notes
+
+
+def test_a_mip_stops_once_the_caller_has_what_it_needs():
+    """solvers.solve's `stop`: HiGHS polls it with its best objective so far and ends the search once it
+    says so. A 120-item knapsack over five rows (optimum -1,710 at gap 0), stopped at the first plan of
+    -1,600 or better: `feasible`, at or below -1,600, above the optimum."""
+    import scipy.sparse as sp
+
+    from solvers.base import SolverSettings
+    from solvers.model import ArrayModel
+
+    rng = np.random.default_rng(1)
+    n = 120
+    weight, value = rng.integers(20, 60, n).astype(float), rng.integers(20, 60, n).astype(float)
+    a = sp.csr_matrix(np.vstack([weight] + [rng.integers(20, 60, n) for _ in range(4)]))
+    model = ArrayModel(a, np.zeros(n), np.ones(n), -value, np.ones(n, dtype=bool), np.full(5, -np.inf),
+                       np.r_[weight.sum() / 2, np.full(4, 1200.0)])
+    settings = SolverSettings(backend="highspy", mip_gap=0.0, time_limit_s=60)
+    whole = solvers.solve(model, settings)
+    assert whole.status == solvers.Status.OPTIMAL and whole.objective == pytest.approx(-1710)
+    seen: list[float] = []
+    stopped = solvers.solve(model, settings, stop=lambda best: seen.append(best) or best <= -1600)
+    assert stopped.status == solvers.Status.FEASIBLE and "nterrupt" in stopped.message
+    assert -1710 < stopped.objective <= -1600
+    assert seen and seen[-1] == stopped.objective
+
+
+def test_a_batch_stops_when_its_savings_together_reach_the_gap():
+    """Plan 1,000, proven bound 990, gap 0.5%: the windows stop at a plan within 0.45% (a tenth in hand),
+    994.47 or less. Two windows at once each finding 3 together bring it to 994: both stop then, and a
+    worse report later does not undo a saving. Without a proven bound, nothing to stop at."""
+    from solvers.base import SolverSettings
+
+    settings = SolverSettings(backend="highspy", mip_gap=0.005)
+    first, second = _stops_within_gap(1000.0, 990.0, 2, settings)
+    assert not first(997.0)
+    assert second(997.0)
+    assert first(999.0)
+    assert first(1000.0 - 5.6) and not _stops_within_gap(1000.0, 990.0, 1, settings)[0](1000.0 - 5.5)
+    assert _stops_within_gap(1000.0, None, 2, settings) == [None, None]
+
+
+def test_the_settled_windows_are_the_whole_periods_when_they_fit(two_by_two, monkeypatch):
+    """Once the blocks are settled, the windows are the periods alone, each the union of its slices' windows,
+    while each touches at most MIP_MAX_ROWS rows (the rows its MIP keeps); else every window as before."""
+    _, model, arrays, windows = two_by_two
+    _, _, start, dropped = _rounded_with_blocks_kept(two_by_two, 1e-4)
+    periods = time_windows(model, (("period",),))
+    assert len(windows) == 6 and len(periods) == 2
+    assert all(np.array_equal(whole, window) for whole, window in zip(periods, windows[4:]))
+    assert np.array_equal(periods[0], windows[0] | windows[1] | model_period_columns(model, 0))
+    assert _whole_periods(arrays, windows, periods, dropped) is periods
+    rows = [arrays.fix(~(w & ~dropped), start[0][~(w & ~dropped)]).without_empty_rows().num_constraints
+            for w in periods]
+    monkeypatch.setattr(placement.solve, "MIP_MAX_ROWS", max(rows))
+    assert _whole_periods(arrays, windows, periods, dropped) is periods
+    monkeypatch.setattr(placement.solve, "MIP_MAX_ROWS", max(rows) - 1)
+    assert _whole_periods(arrays, windows, periods, dropped) is windows
+    assert _whole_periods(arrays, windows, None, dropped) is windows
+
+
+def model_period_columns(model, period: int) -> np.ndarray:
+    """Columns of the period-level blocks (no slice) in `period`."""
+    mask = np.zeros(model.num_variables, dtype=bool)
+    for block in model.variables.values():
+        dims = list(block.coords.dense)
+        if "period" in dims and "slice" not in dims and block.coords.size:
+            position = np.indices(block.coords.shape).reshape(len(block.coords.shape), -1)
+            mask[block.columns[position[1 + dims.index("period")] == period]] = True
+    return mask
