@@ -67,16 +67,19 @@ PART_GAP = 0.1
 # more of the cheapest by the LP's reduced costs; it prices in the rest as nodes need them.
 PROOF_ARCS_PER_SLOT = 2
 # Models too big for a MIP over several time windows settle their reserved blocks first when the budget
-# left after the LP is at least SETTLE_SEARCH_LPS + SETTLE_WINDOWS_LPS / threads times the LP's seconds: a
-# search over the blocks held in the periods whose reserved capacity the LP prices, its least leaf the start
-# of fix-and-optimize (blocks then kept) and its bound the plan's. At 1,000 x 4 x 3 (LP 42-59 s) the search
-# takes 84-101 s (45 nodes), about twice the LP, and the windows want as long again on one thread (half on
-# two: with the blocks kept, the periods' windows share no row and run at once); in less time the search
-# would stop short with a worse start than rounding's. There, in 120 s the search does not run (0.057%
-# above the LP), in 300 s without it the plan is 0.063% above (branch-and-price 133 s, no gain), in 420 s
-# with it `optimal` at 2.7e-5.
-SETTLE_SEARCH_LPS = 2.0
-SETTLE_WINDOWS_LPS = 2.0
+# left after the LP is at least SETTLE_LPS times the LP's seconds on one thread, SETTLE_LPS / TWO_THREADS
+# on more: a search over the blocks held in the periods whose reserved capacity the LP prices, its least
+# leaf the start of fix-and-optimize (blocks then kept) and its bound the plan's. At 1,000 x 4 x 3 (LP
+# 42-59 s) on one thread the search takes 84-101 s (45 nodes), about twice the LP, and the windows as long
+# again; in less time the search would stop short with a worse start than rounding's. There, in 120 s the
+# search does not run (0.057% above the LP), in 300 s without it the plan is 0.063% above (branch-and-price
+# 133 s, no gain), in 420 s with it `optimal` at 2.7e-5. Two threads (two node LPs at once, then the period
+# windows two at a time) do the same in 1/1.45 of the time: two simplex runs at once on the two cores each
+# run about a third slower (the search 92 -> 67-78 s, the period windows 86 -> 44-60 s). Beyond two threads
+# nothing was measured, so no more is assumed. The search gets SETTLE_SEARCH_SHARE of what is left.
+SETTLE_LPS = 4.0
+TWO_THREADS = 1.45
+SETTLE_SEARCH_SHARE = {1: 1 / 3, 2: 0.6}     # by min(threads, 2); measured: search 67-78 s, windows 44-50 s
 # After the blocks are settled, fix-and-optimize keeps this share of the budget left for the tie-break LPs
 # and the outputs (1,000 x 4 x 3: 8-13 s of about 250 s), none for branch-and-price.
 SETTLED_WINDOWS_RESERVE = 0.1
@@ -226,7 +229,8 @@ def solve_model(model, sets: IndexSets, arrays, settings: SolverSettings, budget
     return solve_with_incumbent(arrays, settings, share.columns, groups, budget, timings, notes, lp_start=lp_start,
                                 windows=time_windows(model), arc_slots=slots, workloads=column_workloads(model, sets),
                                 held_blocks=reserved.held_blocks(model, sets),
-                                period_windows=time_windows(model, (("period",),)))
+                                period_windows=time_windows(model, (("period",),)),
+                                arc_ids=np.repeat(np.arange(len(sets.arcs)), per_arc))
 
 
 def column_workloads(model, sets: IndexSets) -> np.ndarray:
@@ -275,12 +279,14 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
                          notes: list[str] | None = None, lp_start: np.ndarray | None = None,
                          windows: list[np.ndarray] | None = None, arc_slots: np.ndarray | None = None,
                          workloads: np.ndarray | None = None, held_blocks=None,
-                         period_windows: list[np.ndarray] | None = None) -> tuple[SolverResult, float | None]:
+                         period_windows: list[np.ndarray] | None = None,
+                         arc_ids: np.ndarray | None = None) -> tuple[SolverResult, float | None]:
     """LP relaxation, then heuristic plans, then the proof within what is left of the budget.
 
     1. The relaxation gives a proven bound and proves infeasibility early. On large models (`lp_start`,
        the columns to start from, given and HiGHS the backend) it is solved by pricing columns in
-       (solvers/pricing.py): same optimum, a fraction of the columns.
+       (solvers/pricing.py): same optimum, a fraction of the columns; `arc_ids` (each arc column's arc,
+       the same in every (period, slice)) lets each round take in the other slots of the arcs it uses.
     2. Rounding: the relaxation's routing kept, replicas and blocks solved (a small integer program).
     3. The neighbourhood MIP: a random set of whole workloads (`workloads` labels each column, -1 for the
        columns they share) worth about NEIGHBOURHOOD_ROWS rows, free over the arcs the relaxation priced in
@@ -289,7 +295,7 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
        periods or slices) every workload is free (the MIP restricted to the LP's arcs) while the model fits
        MIP_MAX_ROWS; above it, fix-and-optimize instead: the MIP of one window at a time (each (period,
        slice), then each period), everything outside it fixed at the best plan. Before it, when the budget
-       allows (SETTLE_SEARCH_LPS, SETTLE_WINDOWS_LPS), the reserved blocks are settled (`held_blocks`, from
+       allows (SETTLE_LPS), the reserved blocks are settled (`held_blocks`, from
        capacity_types/reserved.py): see _settle_blocks. Then the windows are the whole periods
        (`period_windows`) when each fits MIP_MAX_ROWS: see _whole_periods.
     4. When the best plan is within the requested gap of the LP bound it is proven optimal. Otherwise, with
@@ -304,7 +310,11 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
     timings = timings if timings is not None else {}
     notes = notes if notes is not None else []
     clock = time.perf_counter()
-    relaxed, active = _relaxation(arrays, settings, budget, lp_start, notes)
+    siblings = None
+    if arc_ids is not None and arc_columns is not None:
+        siblings = np.full(arrays.num_variables, -1, dtype=np.int64)
+        siblings[arc_columns] = arc_ids
+    relaxed, active = _relaxation(arrays, settings, budget, lp_start, notes, siblings)
     timings["relaxation"] = time.perf_counter() - clock
     if relaxed.status == Status.INFEASIBLE:
         return relaxed, None
@@ -328,13 +338,13 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
                          "time windows; fix-and-optimize instead")
             if (held_blocks is not None and relaxed.duals is not None and arc_columns is not None
                     and settings.backend == "highspy"
-                    and budget.remaining >= (SETTLE_SEARCH_LPS + SETTLE_WINDOWS_LPS / max(settings.threads, 1))
+                    and budget.remaining >= SETTLE_LPS / (TWO_THREADS if settings.threads > 1 else 1.0)
                     * timings["relaxation"]):
                 clock = time.perf_counter()
                 initial = _proof_columns(arrays, relaxed, incumbent[0], arc_columns, arc_slots, active)
-                # a third of what is left on one thread; half when the period windows run at once
                 settled = _settle_blocks(arrays, relaxed, incumbent, held_blocks, initial, settings,
-                                         budget.slice(1 / 3 if settings.threads <= 1 else 1 / 2), notes)
+                                         budget.slice(SETTLE_SEARCH_SHARE[min(max(settings.threads, 1), 2)]),
+                                         notes)
                 timings["settle_blocks"] = time.perf_counter() - clock
                 if settled is not None:
                     start, searched, kept = settled
@@ -550,16 +560,17 @@ def _priced_fraction(arrays, active: np.ndarray | None) -> float:
 
 
 def _relaxation(arrays, settings: SolverSettings, budget: Budget, lp_start: np.ndarray | None,
-                notes: list[str]) -> tuple[SolverResult, np.ndarray | None]:
-    """The LP relaxation, by pricing when a start set is given and HiGHS is the backend; the whole LP
-    otherwise, or when the priced LP cannot finish (infeasible with the columns it has, or out of time)."""
+                notes: list[str], siblings: np.ndarray | None = None) -> tuple[SolverResult, np.ndarray | None]:
+    """The LP relaxation, by pricing when a start set is given and HiGHS is the backend (`siblings`: each
+    column's arc, the same in every (period, slice), solvers/pricing.py); the whole LP otherwise, or when
+    the priced LP cannot finish (infeasible with the columns it has, or out of time)."""
     # where no MIP stage can follow (too many rows), only rounding and the tie-break LPs need time after it
     share = 0.8 if arrays.num_constraints > MIP_MAX_ROWS else 0.5
     lp = replace(settings, relax_integrality=True, time_limit_s=budget.slice(share))
     if lp_start is not None and settings.backend == "highspy":
         from solvers.pricing import solve_lp_by_pricing
 
-        priced = solve_lp_by_pricing(arrays.relaxed(), lp_start, lp)
+        priced = solve_lp_by_pricing(arrays.relaxed(), lp_start, lp, siblings)
         if priced is not None:
             if priced.result.status != Status.OPTIMAL:
                 notes.append("LP relaxation stopped by the time limit before pricing finished: the heuristics "

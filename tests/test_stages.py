@@ -69,6 +69,42 @@ def test_the_priced_lp_is_the_whole_lp(model):
     assert np.all(activity >= arrays.row_lower - 1e-6) and np.all(activity <= arrays.row_upper + 1e-6)
 
 
+def test_the_priced_lp_taking_in_the_slots_of_used_arcs_is_the_whole_lp(tmp_path):
+    """A 60-workload instance over 2 periods x 2 slices, priced with each arc's (period, slice) columns as
+    siblings: each round takes in the other slots of the arcs its LP point uses. The same optimum as the
+    whole LP and as pricing without it, a feasible point, and at the end some arc held in every slot that
+    plain pricing held in only some."""
+    from solvers.pricing import _siblings_of_used
+
+    loaded = load_scenario(write_instance(tmp_path, 60, periods=2, slices=2))
+    _, cells, candidates = prepare(loaded)
+    sets = build_index_sets(loaded.scenario, cells, candidates)
+    built = build_model(sets)
+    arrays = built.arrays()
+    share = built.variables["share"]
+    per_arc = share.coords.size // len(sets.arcs)
+    assert per_arc == 4
+    siblings = np.full(arrays.num_variables, -1, dtype=np.int64)
+    siblings[share.columns] = np.repeat(np.arange(len(sets.arcs)), per_arc)
+    lp = replace(settings_from(loaded.scenario), relax_integrality=True, time_limit_s=120)
+    whole = solvers.solve(arrays.relaxed(), lp)
+    start = pricing_start(built, sets, arrays)
+    plain = solve_lp_by_pricing(arrays.relaxed(), start, lp)
+    with_siblings = solve_lp_by_pricing(arrays.relaxed(), start, lp, siblings)
+    for priced in (plain, with_siblings):
+        assert priced.result.objective == pytest.approx(whole.objective, rel=1e-9)
+        activity = arrays.a @ priced.result.x
+        assert np.all(activity >= arrays.row_lower - 1e-6) and np.all(activity <= arrays.row_upper + 1e-6)
+    held = lambda priced: priced.active[share.columns].reshape(-1, per_arc)     # noqa: E731
+    assert (held(with_siblings).all(axis=1) & ~held(plain).all(axis=1) & held(plain).any(axis=1)).any()
+    # the labels: -1 is nobody's sibling, and columns already in are not taken again
+    labels = np.array([0, 0, 1, -1, -1, 1, 0])
+    active = np.array([True, False, False, True, False, False, True])
+    assert _siblings_of_used(labels, np.array([0]), active).tolist() == [1]
+    assert _siblings_of_used(labels, np.array([3]), active).tolist() == []
+    assert _siblings_of_used(labels, np.array([2, 3]), active).tolist() == [2, 5]
+
+
 @pytest.mark.parametrize("priced", [True, False], ids=["priced from the plan", "whole"])
 def test_tie_break_lps_agree_with_the_lps_over_every_arc(model, priced, monkeypatch):
     """least_load_routing leaves out arcs of deployments without replicas, and on large models prices its
