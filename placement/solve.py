@@ -10,6 +10,7 @@ is never reported as a bound.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field, replace
 
@@ -669,119 +670,132 @@ def _fix_and_optimize(arrays, incumbent, dropped: np.ndarray, windows: list[np.n
                       gap_share: float = 1.0, proven: float | None = None):
     """Improve a plan one time window at a time: the MIP over the window's columns (less `dropped`), every
     other column fixed at the plan, started from the plan; a window's better answer is kept at once. Each
-    window gets an even share of what is left, less a reserve (`reserve_share` of it) for the stages that
-    follow; each stops at `gap_share` x the requested gap. The windows stop as soon as the plan is within
-    the requested gap of `proven`, a bound already proven (the settled blocks'): nothing left to show; a
-    batch's MIPs (HiGHS) stop as soon as what they have found together brings it there (_stops_within_gap).
+    window gets an even share of the threads' time left among the windows left, less a reserve
+    (`reserve_share` of it) for the stages that follow; each stops at `gap_share` x the requested gap. The
+    windows stop as soon as the plan is within the requested gap of `proven`, a bound already proven (the
+    settled blocks'): nothing left to show; the MIPs running (HiGHS) stop as soon as what they have found
+    together brings it there (_Savings).
 
-    With `settings.threads` above 1, windows that share no row (different periods once the blocks are
-    fixed) run at once, each on a HiGHS of one thread (solvers/base.py HIGHS_THREADS; it releases the
-    GIL): each changes only rows the other does not touch, so both answers hold together, and each window
-    gets that many times the seconds."""
+    With `settings.threads` above 1 the windows run as a pool: a window starts as soon as a thread is free
+    and it shares no row with a window running or before it in line (_next_window), on a HiGHS of one
+    thread (solvers/base.py HIGHS_THREADS; it releases the GIL). A window's MIP holds only the rows its
+    free columns touch, and the windows that share a row keep their order, so each window solves the same
+    MIP whatever the timing, and the answers hold together."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
     x, best = incumbent[0].copy(), incumbent[1]
     reserve = reserve_share * budget.remaining
     frees = [window & ~dropped for window in windows]
-    batches = _independent_batches(arrays, frees, max(int(settings.threads), 1))
-    improved = tried = done = 0
-    for k, batch in enumerate(batches):
-        left = budget.remaining - reserve
-        if left < 1.0:
-            notes.append(f"fix-and-optimize stopped by the time limit after {tried} of {len(windows)} windows")
-            break
-        done += len(batch)
-        jobs = []
-        for index in batch:
-            free = frees[index]
-            sub = arrays.fix(~free, x[~free]).without_empty_rows()
-            if sub.num_constraints > MIP_MAX_ROWS or not sub.integer.any():
+    threads = max(int(settings.threads), 1)
+    conflicts = _conflicts(arrays, frees) if threads > 1 else None
+    savings = _Savings(best, proven, settings)
+    pending, running = list(range(len(windows))), {}      # running: future -> (window, its free columns)
+    improved = tried = done = most = 0
+    out_of_time = within = False
+    with quiet_native_output(), ThreadPoolExecutor(max_workers=threads) as pool:
+        while pending or running:
+            while pending and len(running) < threads and not (out_of_time or within):
+                index = _next_window(pending, [window for window, _ in running.values()], conflicts)
+                if index is None:
+                    break
+                left = budget.remaining - reserve
+                if left < 1.0:
+                    out_of_time = True
+                    break
+                pending.remove(index)
+                free = frees[index]
+                sub = arrays.fix(~free, x[~free]).without_empty_rows()
+                if sub.num_constraints > MIP_MAX_ROWS or not sub.integer.any():
+                    done += 1
+                    continue
+                tried += 1
+                window_settings = replace(_from_plan(settings, (x, best), bound),
+                                          time_limit_s=left * threads / max(len(pending) + 1, threads),
+                                          mip_gap=settings.mip_gap * gap_share)
+                future = pool.submit(solvers.solve, sub, window_settings, start=x[free],
+                                     stop=savings.stop_for(index))
+                running[future] = (index, free)
+                most = max(most, len(running))
+            if not running:
+                if out_of_time or within or not pending:
+                    break
                 continue
-            jobs.append((free, sub))
-        if not jobs:
-            continue
-        tried += len(jobs)
-        window_settings = replace(_from_plan(settings, (x, best), bound), time_limit_s=left / (len(batches) - k),
-                                  mip_gap=settings.mip_gap * gap_share)
-        stops = _stops_within_gap(best, proven, len(jobs), settings)
-        for (free, _), result in zip(jobs, _solve_at_once([(sub, window_settings, x[free], stop)
-                                                           for (free, sub), stop in zip(jobs, stops)])):
-            # each window's own columns and rows: its change is measured against the plan it started from
-            if result.has_solution and (arrays.cost[free] @ result.x < arrays.cost[free] @ x[free]
-                                        - 1e-9 * max(1.0, abs(best))):
-                x[free] = result.x
-                improved += 1
-        best = float(arrays.cost @ x + arrays.objective_offset)
-        if proven is not None and _within_gap((x, best), proven, settings) and done < len(windows):
-            notes.append(f"fix-and-optimize: within the gap of the proven bound after {done} of {len(windows)} "
-                         "windows; the rest skipped")
-            break
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in sorted(finished, key=lambda f: running[f][0]):
+                index, free = running.pop(future)
+                result = future.result()
+                done += 1
+                # each window's own columns and rows: its change is measured against the plan it started from
+                if result.has_solution and (arrays.cost[free] @ result.x < arrays.cost[free] @ x[free]
+                                            - 1e-9 * max(1.0, abs(best))):
+                    x[free] = result.x
+                    improved += 1
+                best = float(arrays.cost @ x + arrays.objective_offset)
+                savings.settle(index, best)
+            if not within and pending and proven is not None and _within_gap((x, best), proven, settings):
+                within = True
+    if within:
+        notes.append(f"fix-and-optimize: within the gap of the proven bound after {done} of {len(windows)} "
+                     "windows; the rest skipped")
+    elif out_of_time:
+        notes.append(f"fix-and-optimize stopped by the time limit after {tried} of {len(windows)} windows")
     notes.append(f"fix-and-optimize: {tried} time windows solved"
-                 + (f" ({len(batches)} batches of up to {settings.threads} at once)" if settings.threads > 1 else "")
-                 + f", {improved} improved the plan")
+                 + (f" (up to {most} at once)" if threads > 1 else "") + f", {improved} improved the plan")
     return x, best
 
 
-def _independent_batches(arrays, frees: list[np.ndarray], size: int) -> list[list[int]]:
-    """The windows in order, grouped into batches of at most `size` whose free columns share no row: each
-    batch opens with the first window not yet taken and adds the next ones independent of all in it."""
-    if size <= 1:
-        return [[k] for k in range(len(frees))]
-    csc = arrays.a.tocsc()
-    rows = []
-    for free in frees:
-        touched = np.zeros(arrays.num_constraints, dtype=bool)
-        touched[csc[:, np.flatnonzero(free)].indices] = True
-        rows.append(touched)
-    taken = np.zeros(len(frees), dtype=bool)
-    batches = []
-    for k in range(len(frees)):
-        if taken[k]:
-            continue
-        batch, union = [k], rows[k].copy()
-        taken[k] = True
-        for j in range(k + 1, len(frees)):
-            if len(batch) == size:
-                break
-            if not taken[j] and not (union & rows[j]).any():
-                batch.append(j)
-                union |= rows[j]
-                taken[j] = True
-        batches.append(batch)
-    return batches
+def _conflicts(arrays, frees: list[np.ndarray]) -> np.ndarray:
+    """conflicts[i, j]: windows i and j (their free columns) touch a common row, so they may not run at once."""
+    magnitude = abs(arrays.a)
+    touched = np.column_stack([magnitude @ free.astype(float) > 0 for free in frees]).astype(float)
+    return (touched.T @ touched) > 0
 
 
-def _stops_within_gap(plan: float, proven: float | None, count: int, settings: SolverSettings) -> list:
-    """For `count` windows solved at once from a plan costing `plan`: a stop function each (solvers.solve's
-    `stop`, of the window's best objective, which is the plan's cost with that window's change alone), all
-    True once the changes found so far together bring the plan within the gap of `proven`. Windows of a
-    batch share no row, so their savings add up. None each without a proven bound."""
-    if proven is None:
-        return [None] * count
-    saved = [0.0] * count
-    # a tenth of the gap in hand: the plan's cost is summed again from its columns afterwards
-    enough = 0.9 * settings.mip_gap
+def _next_window(pending: list[int], running: list[int], conflicts: np.ndarray | None) -> int | None:
+    """The first window in line (`pending`, in order) that shares no row with one running or one before it in
+    line, or None. Without `conflicts` (one thread), the first in line when none runs."""
+    if conflicts is None:
+        return pending[0] if pending and not running else None
+    for position, index in enumerate(pending):
+        if not conflicts[index, running].any() and not conflicts[index, pending[:position]].any():
+            return index
+    return None
 
-    def stop_for(k: int):
+
+class _Savings:
+    """What the windows running have saved on the plan so far, for their MIPs to stop (solvers.solve's
+    `stop`, of a window's best objective: the plan's cost when it started, with that window's change alone)
+    once the plan and those savings together are within the gap of `proven`. Windows running at once share
+    no row, so their savings add up; a finished window's saving is in the plan (`settle`)."""
+
+    def __init__(self, plan: float, proven: float | None, settings: SolverSettings):
+        self.plan, self.proven = plan, proven
+        self.started: dict[int, float] = {}
+        self.saved: dict[int, float] = {}
+        # a tenth of the gap in hand: the plan's cost is summed again from its columns afterwards
+        self.enough = 0.9 * settings.mip_gap
+        self.lock = threading.Lock()
+
+    def stop_for(self, window: int):
+        if self.proven is None:
+            return None
+        with self.lock:
+            self.started[window], self.saved[window] = self.plan, 0.0
+
         def stop(objective: float) -> bool:
-            saved[k] = max(saved[k], plan - objective)
-            return (relative_gap(plan - sum(saved), proven) or 0.0) <= enough
+            with self.lock:
+                if window not in self.saved:
+                    return True
+                self.saved[window] = max(self.saved[window], self.started[window] - objective)
+                return (relative_gap(self.plan - sum(self.saved.values()), self.proven) or 0.0) <= self.enough
         return stop
-    return [stop_for(k) for k in range(count)]
 
-
-def _solve_at_once(jobs: list[tuple]) -> list[SolverResult]:
-    """solvers.solve(model, settings, start=start, stop=stop) for each job, in a thread each when more
-    than one."""
-    if len(jobs) == 1:
-        model, job_settings, start, stop = jobs[0]
-        return [solvers.solve(model, job_settings, start=start, stop=stop)]
-    from concurrent.futures import ThreadPoolExecutor
-
-    # one quiet redirection around them all (solvers/quiet.py); each job runs in a Python thread of its
-    # own, where HiGHS keeps a scheduler of its own (HIGHS_THREADS)
-    with quiet_native_output(), ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-        futures = [pool.submit(solvers.solve, model, job_settings, start=start, stop=stop)
-                   for model, job_settings, start, stop in jobs]
-        return [future.result() for future in futures]
+    def settle(self, window: int, plan: float) -> None:
+        """A window finished: the plan's cost now holds its change."""
+        with self.lock:
+            self.plan = plan
+            self.saved.pop(window, None)
+            self.started.pop(window, None)
 
 
 def _neighbourhood(workloads: np.ndarray | None, num_variables: int, rows: int, whole: bool) -> np.ndarray:

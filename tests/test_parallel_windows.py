@@ -1,5 +1,5 @@
-"""Fix-and-optimize's windows at once (placement/solve.py `_independent_batches`, `_solve_at_once`): windows
-that share no row run in threads, one HiGHS thread each, and their answers hold together. And the
+"""Fix-and-optimize's windows at once (placement/solve.py `_conflicts`, `_next_window`): windows that share
+no row run as a pool of threads, one HiGHS thread each, and their answers hold together. And the
 redirection that keeps native solver output quiet (solvers/quiet.py), shared by the threads.
 
 Why batching by rows is exact: a window's MIP holds only the rows its free columns touch, so when two
@@ -25,7 +25,7 @@ from placement.formulation import build_model
 from placement.indexsets import build_index_sets
 from placement.scenario import load_scenario
 import placement.solve
-from placement.solve import (Budget, _fix_and_optimize, _independent_batches, _routing_fixed, _stops_within_gap,
+from placement.solve import (Budget, _conflicts, _fix_and_optimize, _next_window, _routing_fixed, _Savings,
                              _whole_periods, prepare, settings_from, time_windows)
 from solvers.quiet import quiet_native_output
 
@@ -59,29 +59,41 @@ def _touched(arrays, free):
     return set(arrays.a.tocsc()[:, np.flatnonzero(free)].indices.tolist())
 
 
-def test_windows_at_once_share_no_row_and_each_runs_once(two_by_two):
-    """Blocks kept: (period, slice) windows pair across periods, never within one (the mean-quality rows
-    span a period's slices), and the two period windows pair. Blocks free: a period window's blocks reach
-    the later period's reserved caps, so the period windows run one at a time."""
+def test_windows_at_once_share_no_row_and_keep_their_order(two_by_two):
+    """Blocks kept: (period, slice) windows run together across periods, never within one (the
+    mean-quality rows span a period's slices), and the two period windows together. Blocks free: a period
+    window's blocks reach the later period's reserved caps, so the period windows conflict. A window never
+    starts before one ahead of it in line that it shares a row with; one thread runs one window at a time."""
     _, model, arrays, windows = two_by_two
     blocks = np.zeros(arrays.num_variables, dtype=bool)
     blocks[model.variables["blocks"].columns] = True
     kept = [w & ~blocks for w in windows]
-    batches = _independent_batches(arrays, kept, 2)
-    assert sorted(k for batch in batches for k in batch) == list(range(len(windows)))
-    assert batches == [[0, 2], [1, 3], [4, 5]]          # windows: (t1,s1) (t1,s2) (t2,s1) (t2,s2) t1 t2
-    for batch in batches:
-        if len(batch) == 2:
-            assert not _touched(arrays, kept[batch[0]]) & _touched(arrays, kept[batch[1]])
-    free = _independent_batches(arrays, windows, 2)
-    assert [4] in free and [5] in free
+    conflicts = _conflicts(arrays, kept)         # windows: (t1,s1) (t1,s2) (t2,s1) (t2,s2) t1 t2
+    for i in range(len(kept)):
+        for j in range(len(kept)):
+            assert conflicts[i, j] == bool(_touched(arrays, kept[i]) & _touched(arrays, kept[j])), (i, j)
+    assert not conflicts[0, 2] and not conflicts[4, 5] and conflicts[0, 1] and conflicts[0, 4]
+    assert _next_window(list(range(6)), [], conflicts) == 0
+    assert _next_window([1, 2, 3, 4, 5], [0], conflicts) == 2          # (t1,s2) waits for (t1,s1)
+    assert _next_window([1, 3, 4, 5], [0, 2], conflicts) is None
+    assert _next_window([1, 4, 5], [2], conflicts) == 1
+    assert _next_window([4, 5], [3], conflicts) == 4
+    assert _next_window([5], [4], conflicts) == 5                      # the periods side by side
+    assert _next_window([4, 5], [1], conflicts) == 5                  # t2 passes t1: no row in common
+    assert _next_window([1, 4], [2], conflicts) == 1
+    assert _next_window([3, 5], [0], conflicts) == 3
+    assert _next_window([3, 5], [1], conflicts) == 3
+    assert _next_window([2, 5], [0], conflicts) == 2
+    assert _next_window([3, 4, 5], [2], conflicts) == 4                # t1 may run beside (t2,s1) ...
+    assert _next_window([3, 5], [2], conflicts) is None               # ... (t2,s2) may not, nor t2 past it
+    assert _conflicts(arrays, windows)[4, 5]
     assert _touched(arrays, windows[4]) & _touched(arrays, windows[5])
-    assert _independent_batches(arrays, kept, 1) == [[k] for k in range(len(windows))]
+    assert _next_window([1, 2], [], None) == 1 and _next_window([2], [1], None) is None
 
 
 def test_a_row_joining_two_windows_keeps_them_apart(two_by_two):
     """Tampered: one row over a column of each of the first period's and the second period's peak windows
-    (which otherwise pair) separates them."""
+    (which otherwise run together) separates them."""
     _, model, arrays, windows = two_by_two
     blocks = np.zeros(arrays.num_variables, dtype=bool)
     blocks[model.variables["blocks"].columns] = True
@@ -89,8 +101,9 @@ def test_a_row_joining_two_windows_keeps_them_apart(two_by_two):
     row = np.zeros(arrays.num_variables)
     row[np.flatnonzero(kept[0])[0]] = row[np.flatnonzero(kept[2])[0]] = 1.0
     joined = arrays.with_row(row, -np.inf, np.inf)
-    assert [0, 2] not in _independent_batches(joined, kept, 2)
-    assert [0, 2] in _independent_batches(arrays, kept, 2)
+    assert _conflicts(joined, kept)[0, 2] and not _conflicts(arrays, kept)[0, 2]
+    assert _next_window([1, 2, 3], [0], _conflicts(arrays, kept)) == 2
+    assert _next_window([1, 2, 3], [0], _conflicts(joined, kept)) is None    # (t2,s2) may not pass (t2,s1)
 
 
 def test_windows_at_once_give_the_plan_of_windows_one_at_a_time(two_by_two):
@@ -104,7 +117,7 @@ def test_windows_at_once_give_the_plan_of_windows_one_at_a_time(two_by_two):
         plans[threads] = _fix_and_optimize(arrays, start, dropped, windows, replace(settings, threads=threads),
                                            Budget(120), notes, relaxed.objective, 0.0, 1.0)
         assert any(n.startswith("fix-and-optimize: 6 time windows solved") for n in notes), notes
-    assert any("(3 batches of up to 2 at once)" in n for n in notes), notes
+    assert any("(up to 2 at once)" in n for n in notes), notes
     assert plans[2][1] == pytest.approx(plans[1][1], rel=1e-9, abs=1e-6)
     assert plans[2][1] < start[1] - 1.0          # the windows improve the rounded plan here
 
@@ -193,19 +206,30 @@ def test_a_mip_stops_once_the_caller_has_what_it_needs():
     assert seen and seen[-1] == stopped.objective
 
 
-def test_a_batch_stops_when_its_savings_together_reach_the_gap():
+def test_windows_running_stop_when_their_savings_together_reach_the_gap():
     """Plan 1,000, proven bound 990, gap 0.5%: the windows stop at a plan within 0.45% (a tenth in hand),
-    994.47 or less. Two windows at once each finding 3 together bring it to 994: both stop then, and a
-    worse report later does not undo a saving. Without a proven bound, nothing to stop at."""
+    994.47 or less. Two windows running each finding 3 together bring it to 994: both stop then, and a
+    worse report later does not undo a saving. A window that finishes puts its saving in the plan; one
+    started after it counts from there. Without a proven bound, nothing to stop at."""
     from solvers.base import SolverSettings
 
     settings = SolverSettings(backend="highspy", mip_gap=0.005)
-    first, second = _stops_within_gap(1000.0, 990.0, 2, settings)
+    savings = _Savings(1000.0, 990.0, settings)
+    first, second = savings.stop_for(0), savings.stop_for(1)
     assert not first(997.0)
     assert second(997.0)
     assert first(999.0)
-    assert first(1000.0 - 5.6) and not _stops_within_gap(1000.0, 990.0, 1, settings)[0](1000.0 - 5.5)
-    assert _stops_within_gap(1000.0, None, 2, settings) == [None, None]
+    savings = _Savings(1000.0, 990.0, settings)
+    first, second = savings.stop_for(0), savings.stop_for(1)
+    assert not first(998.0) and not second(999.0)            # 997 together
+    savings.settle(0, 998.0)                                  # the first done: the plan is 998
+    third = savings.stop_for(2)                               # starts from 998
+    assert not third(996.0)                                   # 998 - 2 - 1 = 995
+    assert third(995.0)                                       # 998 - 3 - 1 = 994
+    assert second(999.0)
+    assert _Savings(1000.0, 990.0, settings).stop_for(0)(994.4)
+    assert not _Savings(1000.0, 990.0, settings).stop_for(0)(994.5)
+    assert _Savings(1000.0, None, settings).stop_for(0) is None
 
 
 def test_the_settled_windows_are_the_whole_periods_when_they_fit(two_by_two, monkeypatch):
