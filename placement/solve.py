@@ -258,7 +258,7 @@ def time_windows(model, levels: tuple[tuple[str, ...], ...] = (("period", "slice
     `levels` picks which. Columns without a period (none today) belong to no window. Empty for a single
     (period, slice)."""
     labels = {}
-    for dims in (("period", "slice"), *levels):
+    for dims in dict.fromkeys((("period", "slice"), *levels)):     # each level once
         label = np.full(model.num_variables, -1, dtype=np.int64)
         for block in model.variables.values():
             if not set(dims) <= set(block.coords.dense):
@@ -647,11 +647,8 @@ def _whole_periods(arrays, windows: list[np.ndarray], period_windows: list[np.nd
     bound in 50-60 s, the sixteen 1.1e-4 in 75 s (the slice windows had left the periods 9 s each)."""
     if not period_windows:
         return windows
-    magnitude = abs(arrays.a)
-    for window in period_windows:
-        if np.count_nonzero(magnitude @ (window & ~dropped).astype(float)) > MIP_MAX_ROWS:
-            return windows
-    return period_windows
+    touched = _touched_rows(arrays, [window & ~dropped for window in period_windows])
+    return windows if (touched.sum(axis=0) > MIP_MAX_ROWS).any() else period_windows
 
 
 def _left_out_arcs(x_lp, arc_columns, arc_groups, num_variables: int, active: np.ndarray | None) -> np.ndarray:
@@ -687,7 +684,8 @@ def _fix_and_optimize(arrays, incumbent, dropped: np.ndarray, windows: list[np.n
     reserve = reserve_share * budget.remaining
     frees = [window & ~dropped for window in windows]
     threads = max(int(settings.threads), 1)
-    conflicts = _conflicts(arrays, frees) if threads > 1 else None
+    # one thread: every window conflicts with every other, so they run one at a time, in order
+    conflicts = _conflicts(arrays, frees) if threads > 1 else np.ones((len(frees), len(frees)), dtype=bool)
     savings = _Savings(best, proven, settings)
     pending, running = list(range(len(windows))), {}      # running: future -> (window, its free columns)
     improved = tried = done = most = 0
@@ -716,10 +714,8 @@ def _fix_and_optimize(arrays, incumbent, dropped: np.ndarray, windows: list[np.n
                                      stop=savings.stop_for(index))
                 running[future] = (index, free)
                 most = max(most, len(running))
-            if not running:
-                if out_of_time or within or not pending:
-                    break
-                continue
+            if not running:         # none left to start, or stopped (with none running, the first in line starts)
+                break
             finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for future in sorted(finished, key=lambda f: running[f][0]):
                 index, free = running.pop(future)
@@ -744,18 +740,21 @@ def _fix_and_optimize(arrays, incumbent, dropped: np.ndarray, windows: list[np.n
     return x, best
 
 
+def _touched_rows(arrays, frees: list[np.ndarray]) -> np.ndarray:
+    """touched[r, k]: window k's free columns touch row r (the rows its MIP keeps once the rest is fixed)."""
+    magnitude = abs(arrays.a)
+    return np.column_stack([magnitude @ free.astype(float) > 0 for free in frees])
+
+
 def _conflicts(arrays, frees: list[np.ndarray]) -> np.ndarray:
     """conflicts[i, j]: windows i and j (their free columns) touch a common row, so they may not run at once."""
-    magnitude = abs(arrays.a)
-    touched = np.column_stack([magnitude @ free.astype(float) > 0 for free in frees]).astype(float)
+    touched = _touched_rows(arrays, frees).astype(float)
     return (touched.T @ touched) > 0
 
 
-def _next_window(pending: list[int], running: list[int], conflicts: np.ndarray | None) -> int | None:
+def _next_window(pending: list[int], running: list[int], conflicts: np.ndarray) -> int | None:
     """The first window in line (`pending`, in order) that shares no row with one running or one before it in
-    line, or None. Without `conflicts` (one thread), the first in line when none runs."""
-    if conflicts is None:
-        return pending[0] if pending and not running else None
+    line, or None."""
     for position, index in enumerate(pending):
         if not conflicts[index, running].any() and not conflicts[index, pending[:position]].any():
             return index
@@ -784,8 +783,6 @@ class _Savings:
 
         def stop(objective: float) -> bool:
             with self.lock:
-                if window not in self.saved:
-                    return True
                 self.saved[window] = max(self.saved[window], self.started[window] - objective)
                 return (relative_gap(self.plan - sum(self.saved.values()), self.proven) or 0.0) <= self.enough
         return stop

@@ -61,7 +61,8 @@ def _solve(model, settings: SolverSettings, start=None, stop=None) -> SolverResu
     watched = model.num_variables >= DEADLINE_MIN_COLUMNS
     if watched:
         _hold_the_deadline(highs, started + max(float(settings.time_limit_s), 0.01))
-    if stop is not None and integer.any():
+    stopping = stop is not None and bool(integer.any())
+    if stopping:
         _stop_when(highs, stop)
     if start is not None and integer.any():
         for name, value in _SEARCH_FROM_A_PLAN if settings.mip_heuristics else _SEARCH_FROM_A_PLAN + _PROOF_SEARCH:
@@ -71,7 +72,7 @@ def _solve(model, settings: SolverSettings, start=None, stop=None) -> SolverResu
         solution.value_valid = True
         highs.setSolution(solution)
     highs.run()
-    if watched or (stop is not None and integer.any()):
+    if watched or stopping:
         highs.clearCallbacks()   # no Python callback outlives the run
     status = highs.getModelStatus()
     info = highs.getInfo()

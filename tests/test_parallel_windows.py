@@ -88,7 +88,9 @@ def test_windows_at_once_share_no_row_and_keep_their_order(two_by_two):
     assert _next_window([3, 5], [2], conflicts) is None               # ... (t2,s2) may not, nor t2 past it
     assert _conflicts(arrays, windows)[4, 5]
     assert _touched(arrays, windows[4]) & _touched(arrays, windows[5])
-    assert _next_window([1, 2], [], None) == 1 and _next_window([2], [1], None) is None
+    one_thread = np.ones((6, 6), dtype=bool)          # every window conflicts: one at a time, in order
+    assert _next_window([1, 2], [], one_thread) == 1 and _next_window([2], [1], one_thread) is None
+    assert _next_window([2, 4], [], one_thread) == 2
 
 
 def test_a_row_joining_two_windows_keeps_them_apart(two_by_two):
