@@ -39,7 +39,10 @@ same price moves the fraction to another at no cost. With `rows_only` the search
 alone and stops once every open node is above its least leaf (a node whose rows are whole): that leaf's
 LP point starts a plan, and the least bound is proven for every plan (placement/solve.py, settling the
 blocks: at 1,000 x 4 x 3, 45 nodes in 84-101 s, the bound 0.0071% above the LP, where branching among
-every integer stayed at 0.001% after a minute).
+every integer stayed at 0.001% after a minute). With `leaf_gap` it stops sooner, once every open node is within
+that gap below the least leaf: at 1,000 x 4 x 3 the least leaf is found at node 21 of 45, and with half the
+requested gap the search stops there (30 s instead of 51, bound 0.0031% above the LP); `resume` takes the
+search up again when a plan needs a higher bound.
 
 Nodes at once (`workers`): after the root, twins of its HiGHS instance (same columns, same basis) take the
 best open nodes one each, in threads (HiGHS releases the GIL); each prices in columns of its own, and the
@@ -82,11 +85,14 @@ class ProofResult:
     message: str
     leaf: np.ndarray | None = None      # rows_only: the LP point of the least leaf (its rows integral)
     leaf_bound: float = np.inf          # and its bound
+    settled: bool = False               # rows_only: every open node is within `leaf_gap` of the leaf
+    search: "_Search | None" = None     # rows_only, least leaf not proven: `search.resume` takes it up again
 
 
 def prove(model: ArrayModel, incumbent: tuple[np.ndarray, float], initial: np.ndarray, gap: float,
           time_limit: float, node_limit: int | None = None, heuristic=None,
-          branch_rows: sp.csr_matrix | None = None, rows_only: bool = False, workers: int = 1) -> ProofResult | None:
+          branch_rows: sp.csr_matrix | None = None, rows_only: bool = False, workers: int = 1,
+          leaf_gap: float = 0.0) -> ProofResult | None:
     """Branch-and-price from `incumbent` (x, objective), columns in `initial` first (every other column must
     have lower bound 0). A small `initial` (the plans' columns and the few cheapest by the LP's reduced
     costs) makes every node cheaper: each simplex iteration prices the columns held, and at 7,500 workloads
@@ -97,11 +103,14 @@ def prove(model: ArrayModel, incumbent: tuple[np.ndarray, float], initial: np.nd
     integral in every plan, branched on before any single integer (reserved blocks held in a period).
     `rows_only`: branch on those rows alone; a node whose rows are all integral is a leaf, and the result
     carries the least leaf's LP point and bound (ProofResult.leaf), for a plan to be built from. `workers`:
-    node LPs solved at once, each on a HiGHS instance of its own (the root's twins)."""
+    node LPs solved at once, each on a HiGHS instance of its own (the root's twins). `leaf_gap` (rows_only):
+    stop once every open node is within this relative gap below the least leaf: that leaf is then near
+    enough the least, the bound the least open node's, and `ProofResult.search.resume` raises it later if a
+    plan needs it."""
     started = time.perf_counter()
     with quiet_native_output():
         search = _Search(model, incumbent, initial, gap, started + time_limit, node_limit, heuristic,
-                         branch_rows, rows_only, workers)
+                         branch_rows, rows_only, workers, leaf_gap)
         return search.run()
 
 
@@ -210,7 +219,8 @@ class _Worker:
 class _Search:
     def __init__(self, model: ArrayModel, incumbent, initial: np.ndarray, gap: float, deadline: float,
                  node_limit: int | None = None, heuristic=None,
-                 branch_rows: sp.csr_matrix | None = None, rows_only: bool = False, workers: int = 1):
+                 branch_rows: sp.csr_matrix | None = None, rows_only: bool = False, workers: int = 1,
+                 leaf_gap: float = 0.0):
         if np.any(model.lower[~initial & ~model.integer] != 0):
             raise ValueError("columns left out of a priced LP must have lower bound 0")
         sums = sp.csr_matrix((0, model.num_variables)) if branch_rows is None else sp.csr_matrix(branch_rows)
@@ -218,6 +228,7 @@ class _Search:
             raise ValueError("branching rows may hold integer columns only")
         self.rows_only = rows_only
         self.leaf, self.leaf_bound = None, np.inf
+        self.leaf_gap, self.target = float(leaf_gap), None
         self.model, self.gap, self.deadline, self.node_limit = model, float(gap), deadline, node_limit
         self.heuristic = heuristic
         self.csc = model.a.tocsc()
@@ -274,16 +285,39 @@ class _Search:
             return None
         self.try_heuristic(x)
         self.tighten(root_bound, reduced)
-        heap = []                       # (bound, -depth, order, lower, upper): best bound, then deepest
-        order = 0
+        self.heap = []                  # (bound, -depth, order, lower, upper): best bound, then deepest
         # the least LP bound of a node closed without children (pruned by its bound, integral, infeasible):
         # the reported bound is never above it, whatever closed the node
-        pruned = np.inf
-        if root_bound >= self.cutoff() or not self.branch(heap, root_bound, 0, lower0, upper0, x, order):
-            pruned = root_bound
-        order += 2
-        if heap:
+        self.pruned = np.inf
+        if root_bound >= self.cutoff() or not self.branch(self.heap, root_bound, 0, lower0, upper0, x, 0):
+            self.pruned = root_bound
+        self.order = 2
+        if self.heap:
             self.workers += [_Worker(self, twin=self.workers[0]) for _ in range(self.threads - 1)]
+        return self.explore()
+
+    def resume(self, target: float, time_limit: float) -> ProofResult:
+        """rows_only: the search taken up again where it stopped, until every open node's bound reaches
+        `target` (or the least leaf's, whichever is lower) or `time_limit` seconds pass. For a plan found
+        after the search stopped that its bound does not yet prove within the gap."""
+        self.deadline = time.perf_counter() + time_limit
+        self.target = target
+        with quiet_native_output():
+            return self.explore()
+
+    def enough(self) -> float:
+        """rows_only: the search stops once every open node's bound reaches this: the least leaf's, less
+        `leaf_gap` of it; after `resume`, its target when lower."""
+        if self.target is not None:
+            return min(self.leaf_bound, self.target)
+        if not np.isfinite(self.leaf_bound):
+            return self.leaf_bound
+        return self.leaf_bound - self.leaf_gap * max(abs(self.leaf_bound), 1e-9)
+
+    def explore(self) -> ProofResult:
+        """Node LPs from the open nodes, best bound first, until none is left, the time or node limit is
+        reached, or (rows_only) every open node is settled (`enough`)."""
+        model, heap = self.model, self.heap
         stopped = ""
         while heap and not stopped:
             # the best open nodes, one per worker; their children join the heap in the order taken, so a
@@ -291,12 +325,12 @@ class _Search:
             batch = []
             while heap and len(batch) < len(self.workers):
                 entry = heapq.heappop(heap)
-                if self.rows_only and entry[0] >= self.leaf_bound:     # every open node is above the least leaf
+                if self.rows_only and entry[0] >= self.enough():     # every open node is settled
                     heapq.heappush(heap, entry)
-                    stopped = "least leaf"
+                    stopped = "least leaf" if entry[0] >= self.leaf_bound else "a leaf within the gap"
                     break
                 if entry[0] >= self.cutoff():
-                    pruned = min(pruned, entry[0])
+                    self.pruned = min(self.pruned, entry[0])
                     continue
                 if time.perf_counter() >= self.deadline or (self.node_limit is not None
                                                              and self.nodes + len(batch) >= self.node_limit):
@@ -317,23 +351,24 @@ class _Search:
                 node_bound, x, _ = solved
                 node_bound = max(node_bound, bound)
                 if node_bound >= self.cutoff():
-                    pruned = min(pruned, node_bound)
+                    self.pruned = min(self.pruned, node_bound)
                     continue
-                order += 2
+                self.order += 2
                 if number % HEURISTIC_EVERY == 0:
                     self.try_heuristic(x)
-                if not self.branch(heap, node_bound, depth, lower, upper, x, order):
-                    pruned = min(pruned, node_bound)
+                if not self.branch(heap, node_bound, depth, lower, upper, x, self.order):
+                    self.pruned = min(self.pruned, node_bound)
         open_bound = min((entry[0] for entry in heap), default=np.inf)
         # rows_only seeks no plan: its least leaf bounds, not the incumbent
-        bound = min(open_bound, pruned, self.leaf_bound if self.rows_only else self.z_best)
+        bound = min(open_bound, self.pruned, self.leaf_bound if self.rows_only else self.z_best)
         finished = not heap or (self.rows_only and open_bound >= self.leaf_bound)
+        settled = finished or (self.rows_only and open_bound >= self.enough())
         message = (f"branch-and-price: {self.nodes} nodes"
                    + (f" (up to {len(self.workers)} at once)" if len(self.workers) > 1 else "")
                    + f", {int(self.active.sum()):,} of {model.num_variables:,} "
-                   f"columns priced in" + ("" if finished else f"; stopped ({stopped}) with {len(heap)} nodes open"))
+                   f"columns priced in" + ("" if settled else f"; stopped ({stopped}) with {len(heap)} nodes open"))
         return ProofResult(self.x_best, self.z_best, float(bound), self.nodes, finished, message, self.leaf,
-                           self.leaf_bound)
+                           self.leaf_bound, settled, self if self.rows_only and not finished else None)
 
     def branch(self, heap, bound: float, depth: int, lower, upper, x: np.ndarray, order: int) -> bool:
         """Push the node's two children, or take its plan when every integer is integral. False when the

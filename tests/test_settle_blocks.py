@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 import placement.solve
 import solvers
@@ -25,6 +26,9 @@ from placement.formulation import build_model
 from placement.indexsets import build_index_sets
 from placement.scenario import load_scenario
 from placement.solve import _proof_columns, _settle_blocks, prepare, settings_from
+from solvers.base import SolverSettings
+from solvers.branch_and_price import prove
+from solvers.model import ArrayModel
 from tests.test_periods import ON_DEMAND, P2, RESERVED, _solve, _spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -82,7 +86,8 @@ def test_the_least_leaf_starts_the_plan_when_no_plan_prunes_it(tmp_path, threads
     initial = _proof_columns(arrays, relaxed, relaxed.x, share.columns, None, None)
     bad = (relaxed.x, 1e9)
     notes: list[str] = []
-    start, bound, kept = _settle_blocks(arrays, relaxed, bad, held_blocks(model, sets), initial, settings, 30, notes)
+    start, bound, kept, _ = _settle_blocks(arrays, relaxed, bad, held_blocks(model, sets), initial, settings, 30,
+                                           notes)
     assert bound == pytest.approx(2400)
     assert start is not None and start[1] == pytest.approx(2400)
     x = start[0]
@@ -170,3 +175,59 @@ def test_a_branching_row_over_a_continuous_column_is_refused(tmp_path):
         prove(arrays, (relaxed.x, 1e9), everything, 1e-4, 10, branch_rows=tampered, rows_only=True)
     assert prove(arrays, (relaxed.x, 1e9), everything, 1e-4, 10, branch_rows=sums, rows_only=True).bound \
         == pytest.approx(2400)
+
+
+def _pools_model():
+    """Six reserved pools, each a block count y (4 chips, `block` per block) and on-demand chips z (`od` per
+    chip) meeting its demand d: 4 y + z >= d. Per pool the whole-block optimum is the cheaper of floor(d/4)
+    blocks with the rest on demand and ceil(d/4) blocks; they add up (68.7; the LP, 63)."""
+    pools = [(10, 4, 1.5), (6, 4, 3.0), (9, 4, 1.2), (13, 4, 2.0), (7, 4, 1.1), (18, 4, 1.6)]
+    k = len(pools)
+    a = sp.hstack([sp.eye(k) * 4.0, sp.eye(k)]).tocsr()
+    cost = np.r_[[block for _, block, _ in pools], [od for *_, od in pools]]
+    model = ArrayModel(a, np.zeros(2 * k), np.r_[np.full(k, 10.0), np.full(k, np.inf)], cost,
+                       np.r_[np.ones(k, bool), np.zeros(k, bool)], np.array([d for d, *_ in pools], float),
+                       np.full(k, np.inf))
+    least = sum(min(block * (d // 4) + od * (d % 4), block * -(-d // 4)) for d, block, od in pools)
+    rows = sp.hstack([sp.eye(k), sp.csr_matrix((k, k))]).tocsr()
+    dear = np.r_[np.full(k, 10.0), np.zeros(k)]       # a plan far above every leaf: nothing pruned
+    return model, rows, (dear, float(cost @ dear)), least
+
+
+def _search(leaf_gap: float):
+    model, rows, plan, _ = _pools_model()
+    return prove(model, plan, np.ones(model.num_variables, bool), 1e-4, 30, branch_rows=rows, rows_only=True,
+                 leaf_gap=leaf_gap)
+
+
+def test_the_blocks_search_stops_at_a_leaf_within_its_gap_and_resumes_to_the_least():
+    """By enumeration the least leaf costs 68.7. With no leaf gap the search proves it; with 1% it stops
+    sooner, at that leaf, with its least open node (its bound) within 1% below; taken up again toward a
+    target it stops once its bound reaches it, and toward no target at all it proves the least leaf in
+    the same nodes as the search that never stopped."""
+    least = _pools_model()[3]
+    assert least == pytest.approx(68.7)
+    whole = _search(0.0)
+    assert whole.finished and whole.bound == pytest.approx(least) and whole.search is None
+    early = _search(0.01)
+    assert early.settled and not early.finished and early.nodes < whole.nodes
+    assert early.leaf_bound == pytest.approx(least)
+    assert early.leaf_bound * (1 - 0.01) <= early.bound < least - 1e-6
+    target = (early.bound + least) / 2
+    raised = early.search.resume(target, 30)
+    assert raised.bound >= target - 1e-9
+    proven = early.search.resume(np.inf, 30)
+    assert proven.finished and proven.bound == pytest.approx(least) and proven.nodes == whole.nodes
+
+
+def test_a_plan_the_stopped_search_does_not_prove_raises_its_bound():
+    """A plan at the least leaf (68.7) is 0.4% above the stopped search's bound: with time, the search is
+    taken up again until the bound proves the plan within the gap; with under a second, nothing runs."""
+    early = _search(0.01)
+    settings = replace(SolverSettings(), mip_gap=1e-4)
+    plan = (None, 68.7)
+    notes: list[str] = []
+    assert placement.solve._raise_blocks_bound(early.search, plan, early.bound, settings, 0.5, notes) == early.bound
+    assert "no time left" in notes[-1]
+    bound = placement.solve._raise_blocks_bound(early.search, plan, early.bound, settings, 30, notes)
+    assert (68.7 - bound) / 68.7 <= 1e-4
