@@ -70,15 +70,16 @@ PROOF_ARCS_PER_SLOT = 2
 # Models too big for a MIP over several time windows settle their reserved blocks first when the budget
 # left after the LP is at least SETTLE_LPS times the LP's seconds on one thread, SETTLE_LPS / TWO_THREADS
 # on more: a search over the blocks held in the periods whose reserved capacity the LP prices, its least
-# leaf the start of fix-and-optimize (blocks then kept) and its bound the plan's. At 1,000 x 4 x 3 (LP
-# 42-59 s) on one thread the search takes 84-101 s (45 nodes), about twice the LP, and the windows as long
-# again; in less time the search would stop short with a worse start than rounding's. There, in 120 s the
-# search does not run (0.057% above the LP), in 300 s without it the plan is 0.063% above (branch-and-price
-# 133 s, no gain), in 420 s with it `optimal` at 2.7e-5. Two threads (two node LPs at once, then the period
-# windows two at a time) do the same in 1/1.45 of the time: two simplex runs at once on the two cores each
-# run about a third slower (the search 92 -> 67-78 s, the period windows 86 -> 44-60 s). Beyond two threads
-# nothing was measured, so no more is assumed. The search gets SETTLE_SEARCH_SHARE of what is left.
-SETTLE_LPS = 4.0
+# leaf the start of fix-and-optimize (blocks then kept) and its bound the plan's. In less time the search
+# would stop short with a worse start than rounding's, or leave the windows too little time to bring the
+# leaf's plan (0.18% above the LP at 1,000 x 4 x 3) below rounding's windows' (0.05%). There (LP 29 s), on
+# one thread the search, stopped at LEAF_GAP and started from the LP's basis, takes 31 s and the windows
+# about twice that; two threads (two node LPs at once, then the period windows two at a time) do the same
+# in about 1/1.45 of the time (search 25 s, windows 34-41 s): two simplex runs at once on the two cores
+# each run about a third slower. Before the search stopped early it took 2 LPs and the rule asked for 4.
+# Beyond two threads nothing was measured, so no more is assumed. The search gets SETTLE_SEARCH_SHARE of
+# what is left (it stops sooner; the rest goes to the windows).
+SETTLE_LPS = 3.5
 TWO_THREADS = 1.45
 SETTLE_SEARCH_SHARE = {1: 1 / 3, 2: 0.6}     # by min(threads, 2); measured: search 67-78 s, windows 44-50 s
 # After the blocks are settled, fix-and-optimize keeps this share of the budget left for the tie-break LPs
@@ -523,7 +524,7 @@ def _settle_blocks(arrays, relaxed: SolverResult, incumbent, held_blocks, initia
     deadline = time.perf_counter() + time_limit
     proof = prove(arrays, incumbent, initial, settings.mip_gap, time_limit,
                   branch_rows=sums[np.flatnonzero(priced)], rows_only=True, workers=settings.threads,
-                  leaf_gap=LEAF_GAP * settings.mip_gap)
+                  leaf_gap=LEAF_GAP * settings.mip_gap, basis=relaxed.basis)
     if proof is None:
         notes.append("blocks not settled: the search could not solve its root LP in time")
         return None

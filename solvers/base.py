@@ -49,6 +49,9 @@ class SolverResult:
     version: str
     message: str = ""
     duals: np.ndarray | None = None   # row duals of an LP solved to optimality (backends that give them)
+    # an LP's optimal basis, HiGHS's status codes (HighsBasisStatus) per column and per row, for a later LP
+    # over the same rows to start from (the priced LP's, for the blocks' search)
+    basis: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def has_solution(self) -> bool:

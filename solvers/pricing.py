@@ -128,6 +128,7 @@ def solve_lp_by_pricing(model: ArrayModel, initial: np.ndarray, settings: Solver
             columns = np.concatenate([columns, candidates])
         highs.clearCallbacks()   # no Python callback outlives the solve
         finished = last is not None and len(columns) == len(last[0])
+        basis = _basis_of(highs, columns, model.num_variables) if finished else None
     if last is None:
         return None
     values, duals, objective, bound = last
@@ -143,8 +144,18 @@ def solve_lp_by_pricing(model: ArrayModel, initial: np.ndarray, settings: Solver
     message = (f"LP by pricing: {int(active.sum()):,} of {model.num_variables:,} columns, {rounds} rounds"
                + ("" if status == Status.OPTIMAL else "; stopped by the time limit before pricing finished"))
     result = SolverResult(status, x, objective, bound, time.perf_counter() - started, "highspy",
-                          settings.engine, version, message, duals=duals)
+                          settings.engine, version, message, duals=duals, basis=basis)
     return PricedLP(result, active, rounds)
+
+
+def _basis_of(highs: highspy.Highs, columns: np.ndarray, num_variables: int) -> tuple[np.ndarray, np.ndarray]:
+    """The instance's basis over the model's columns (those it does not hold: at their lower bound, 0) and
+    its rows, as HighsBasisStatus codes."""
+    basis = highs.getBasis()
+    status = np.full(num_variables, int(highspy.HighsBasisStatus.kLower), dtype=np.int8)
+    status[columns] = np.fromiter((int(s) for s in basis.col_status), dtype=np.int8, count=len(columns))
+    rows = np.fromiter((int(s) for s in basis.row_status), dtype=np.int8, count=len(basis.row_status))
+    return status, rows
 
 
 def _add_columns(highs: highspy.Highs, csc, columns: np.ndarray, cost: np.ndarray, lower: np.ndarray,

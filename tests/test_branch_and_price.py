@@ -156,6 +156,31 @@ def test_each_worker_holds_the_columns_it_priced_in(instance):
         assert worker.active.sum() > (initial | arrays.integer).sum()       # each priced columns in
 
 
+def test_the_root_starts_from_the_lp_basis_and_proves_the_same(instance):
+    """Given the priced LP's basis, the root needs no simplex iteration: the LP's basic columns join the
+    start list (here the rounded plan's columns alone) and the basis is the root's, artificials at zero and
+    the branching rows basic. The search then proves the same optimum as from cold. Without the basis
+    (tamper: start_from skipped) the root iterates."""
+    import time
+
+    from solvers.branch_and_price import _Search
+
+    arrays, settings, start, optimum, _ = instance
+    priced = solve_lp_by_pricing(arrays.relaxed(), start, replace(settings, relax_integrality=True, time_limit_s=60))
+    basis = priced.result.basis
+    assert basis is not None and (basis[0] == 1).sum() + (basis[1] == 1).sum() == arrays.num_constraints
+    rounded = _routing_fixed(arrays, priced.result.x, settings, 60)
+    initial = arrays.integer | (rounded[0] > 0) | (arrays.lower != 0)
+    for given, iterations in ((basis, lambda n: n == 0), (None, lambda n: n > 0)):
+        search = _Search(arrays, rounded, initial, 0.0, time.perf_counter() + 60, basis=given)
+        root = search.workers[0].node_lp(arrays.lower[arrays.integer], arrays.upper[arrays.integer], np.inf)
+        assert iterations(search.workers[0].highs.getInfo().simplex_iteration_count)
+        assert root[0] == pytest.approx(priced.result.objective, rel=1e-9)
+    proof = prove(arrays, rounded, initial, gap=0.0, time_limit=120, basis=basis)
+    assert proof.finished and proof.objective == pytest.approx(optimum, rel=1e-7)
+    assert proof.bound <= optimum * (1 + 1e-9)
+
+
 def test_a_loose_gap_bound_stays_below_the_optimum(instance):
     arrays, settings, start, optimum, _ = instance
     priced = solve_lp_by_pricing(arrays.relaxed(), start, replace(settings, relax_integrality=True, time_limit_s=60))
