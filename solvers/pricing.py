@@ -30,14 +30,14 @@ MAX_ROUNDS = 60
 # 20.5 / - / 11.3 / 13.6; 1,000 workloads x 4 periods x 3 slices 64-73 / 80 / 47 / 46; 3,000 workloads
 # 2.7 / - / 2.7 / 3.0.
 COLUMNS_PER_ROW = 0.5
-# Dual simplex warm starts are cheap while columns come in by the thousand, but on the last rounds of a
-# large model it can stall on degenerate pivots (20,000 workloads: the round adding the last 17,477 columns
-# took 24,300 iterations and 74 s at an unchanged objective). So the last rounds (every column that still
-# prices out fits in one round) run by primal simplex, which only has to pivot the new columns into a basis
-# that stays primal feasible: that round 11.6 s, the whole LP 118-137 s -> 60-75 s. Primal simplex from
-# the start is far slower (first round 83 s against 3 s). The price elsewhere: 7,500 workloads 11.3-12.6 s
-# -> 14.0-14.3 s (two more, shorter rounds); 1,000 x 4 x 3 and 3,000 unchanged. The rule counts columns,
-# not seconds, so a solve's path never depends on the machine's load.
+# A round that adds few columns runs primal simplex, which only has to pivot them into a basis that stays
+# primal feasible; a round that adds many runs dual simplex. The old rule (primal for every round from the
+# one whose candidates all fit, 19.4k columns at 1,000 x 4 x 3) spent 13.2 s on that round at 0.9 ms an
+# iteration, where dual simplex took 2.3 s. Dual on every round instead stalled on the last few thousand
+# columns (3.3k: 6.6 s, where primal takes 0.45 s). Measured, the whole priced LP (old rule -> this one):
+# 1,000 x 4 x 3 29.9 -> 18.0 s; 20,000 workloads 29.1 -> 21.1 s; 7,500 6.0 -> 5.5 s. The rule counts
+# columns, not seconds, so a solve's path never depends on the machine's load.
+PRIMAL_COLUMNS_PER_ROW = 0.2
 
 
 # An arc one (period, slice)'s LP uses is likely used in the others (the same workload on the same
@@ -84,7 +84,7 @@ def solve_lp_by_pricing(model: ArrayModel, initial: np.ndarray, settings: Solver
     tolerance = 1e-9 * scale
     highs = highspy.Highs()
     for name, value in (("output_flag", False), ("log_to_console", False), ("threads", HIGHS_THREADS),
-                        ("random_seed", 0), ("solver", "simplex")):
+                        ("random_seed", 0), ("solver", "simplex"), ("simplex_strategy", 1)):
         highs.setOptionValue(name, value)
     restricted = ArrayModel(csc[:, columns].tocsr(), model.lower[columns], model.upper[columns],
                             model.cost[columns], np.zeros(len(columns), dtype=bool), model.row_lower,
@@ -116,13 +116,14 @@ def solve_lp_by_pricing(model: ArrayModel, initial: np.ndarray, settings: Solver
             # the most negative first, at most COLUMNS_PER_ROW per row of the model per round: enough to move
             # the basis, few enough that each round stays a short warm start
             limit = max(int(COLUMNS_PER_ROW * model.num_constraints), 1000)
-            if len(candidates) <= limit:
-                highs.setOptionValue("simplex_strategy", 4)    # primal, for the last rounds
-            else:
+            if len(candidates) > limit:
                 candidates = candidates[np.argpartition(reduced[candidates], limit)[:limit]]
             if siblings is not None:
                 candidates = np.union1d(candidates, _siblings_of_used(siblings, columns[last[0] > 0], active))
             candidates.sort()
+            # primal for a round that only has a few columns to pivot in, dual otherwise (PRIMAL_COLUMNS_PER_ROW)
+            few = len(candidates) <= PRIMAL_COLUMNS_PER_ROW * model.num_constraints
+            highs.setOptionValue("simplex_strategy", 4 if few else 1)
             _add_columns(highs, csc, candidates, model.cost, model.lower, model.upper)
             active[candidates] = True
             columns = np.concatenate([columns, candidates])

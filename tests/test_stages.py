@@ -69,6 +69,41 @@ def test_the_priced_lp_is_the_whole_lp(model):
     assert np.all(activity >= arrays.row_lower - 1e-6) and np.all(activity <= arrays.row_upper + 1e-6)
 
 
+def test_a_round_adding_few_columns_runs_primal_simplex_and_a_round_adding_many_dual(model, monkeypatch):
+    """Each round after the first runs primal simplex when it adds at most PRIMAL_COLUMNS_PER_ROW columns per
+    row, dual otherwise. This model (1,296 rows) adds at least 1,000 columns a round until its last (593):
+    at 0.2 columns a row every round is dual, at three times that the last is primal; the optimum is the
+    same."""
+    import highspy
+
+    import solvers.pricing as pricing
+
+    loaded, sets, built, arrays = model
+    lp = replace(settings_from(loaded.scenario), relax_integrality=True, time_limit_s=120)
+    rounds = []
+    run = highspy.Highs.run
+
+    def spy(highs):
+        rounds.append((highs.getNumCol(), highs.getOptionValue("simplex_strategy")[1]))
+        return run(highs)
+
+    monkeypatch.setattr(highspy.Highs, "run", spy)
+    optima = []
+    strategies = []
+    for share in (3.0, 1.0):
+        rounds.clear()
+        monkeypatch.setattr(pricing, "PRIMAL_COLUMNS_PER_ROW", 0.2 * share)
+        priced = solve_lp_by_pricing(arrays.relaxed(), pricing_start(built, sets, arrays), lp)
+        optima.append(priced.result.objective)
+        added = np.diff([columns for columns, _ in rounds])
+        assert rounds[0][1] == 1                                   # the first round: dual
+        for count, (_, strategy) in zip(added, rounds[1:]):
+            assert strategy == (4 if count <= 0.2 * share * arrays.num_constraints else 1)
+        strategies.append([strategy for _, strategy in rounds])
+    assert strategies[0][-1] == 4 and 4 not in strategies[1]
+    assert optima[0] == pytest.approx(optima[1], rel=1e-9)
+
+
 def test_the_priced_lp_taking_in_the_slots_of_used_arcs_is_the_whole_lp(tmp_path):
     """A 60-workload instance over 2 periods x 2 slices, priced with each arc's (period, slice) columns as
     siblings: each round takes in the other slots of the arcs its LP point uses. The same optimum as the
