@@ -465,6 +465,9 @@ def _raise_blocks_bound(search, incumbent, searched: float | None, settings: Sol
         notes.append("blocks' bound not raised: no time left")
         return searched
     target = incumbent[1] - settings.mip_gap * abs(incumbent[1]) * (1 - 1e-6)
+    if target > search.leaf_bound:      # the search's bound never passes its least leaf's
+        notes.append("blocks' bound not raised: the plan is more than the gap above the least leaf found")
+        return searched
     proof = search.resume(target, time_limit)
     notes.append(f"blocks' bound raised for the plan: {proof.nodes} nodes in all"
                  + ("" if proof.bound >= target or proof.finished else ", stopped by the time limit"))

@@ -222,12 +222,16 @@ def test_the_blocks_search_stops_at_a_leaf_within_its_gap_and_resumes_to_the_lea
 
 def test_a_plan_the_stopped_search_does_not_prove_raises_its_bound():
     """A plan at the least leaf (68.7) is 0.4% above the stopped search's bound: with time, the search is
-    taken up again until the bound proves the plan within the gap; with under a second, nothing runs."""
+    taken up again until the bound proves the plan within the gap; with under a second, or for a plan more
+    than the gap above the least leaf (which no bound from the blocks can prove), nothing runs."""
     early = _search(0.01)
     settings = replace(SolverSettings(), mip_gap=1e-4)
     plan = (None, 68.7)
     notes: list[str] = []
     assert placement.solve._raise_blocks_bound(early.search, plan, early.bound, settings, 0.5, notes) == early.bound
     assert "no time left" in notes[-1]
+    far = (None, 68.7 * 1.01)       # 1% above the least leaf: no bound from the blocks can prove it
+    assert placement.solve._raise_blocks_bound(early.search, far, early.bound, settings, 30, notes) == early.bound
+    assert "above the least leaf" in notes[-1]
     bound = placement.solve._raise_blocks_bound(early.search, plan, early.bound, settings, 30, notes)
     assert (68.7 - bound) / 68.7 <= 1e-4
