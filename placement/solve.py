@@ -72,16 +72,19 @@ PROOF_ARCS_PER_SLOT = 2
 # on more: a search over the blocks held in the periods whose reserved capacity the LP prices, its least
 # leaf the start of fix-and-optimize (blocks then kept) and its bound the plan's. In less time the search
 # would stop short with a worse start than rounding's, or leave the windows too little time to bring the
-# leaf's plan (0.18% above the LP at 1,000 x 4 x 3) below rounding's windows' (0.05%). There (LP 29 s), on
-# one thread the search, stopped at LEAF_GAP and started from the LP's basis, takes 31 s and the windows
-# about twice that; two threads (two node LPs at once, then the period windows two at a time) do the same
-# in about 1/1.45 of the time (search 25 s, windows 34-41 s): two simplex runs at once on the two cores
-# each run about a third slower. Before the search stopped early it took 2 LPs and the rule asked for 4.
+# leaf's plan (0.12-0.18% above the LP at 1,000 x 4 x 3) below rounding's windows' (0.05%). There (LP
+# 17-19 s), on one thread the search, stopped at LEAF_GAP and started from the LP's basis, takes 26-28 s
+# and the windows 57-64 s (at 120 s they are cut short about half the time: 2.0e-4, still better than the
+# 5.2e-4 of the 16 windows without the search); two threads (two node LPs at once, then the period windows
+# two at a time) take 20 s and 23-25 s: two simplex runs at once on the two cores each run about a third
+# slower (TWO_THREADS). Before the search stopped early it took 2 LPs and the rule asked for 4.
 # Beyond two threads nothing was measured, so no more is assumed. The search gets SETTLE_SEARCH_SHARE of
 # what is left (it stops sooner; the rest goes to the windows).
 SETTLE_LPS = 3.5
 TWO_THREADS = 1.45
-SETTLE_SEARCH_SHARE = {1: 1 / 3, 2: 0.6}     # by min(threads, 2); measured: search 67-78 s, windows 44-50 s
+# by min(threads, 2); a cap: at 1,000 x 4 x 3 (120 s, two threads) the search stops at LEAF_GAP after 20 s
+# of the 60 s it may take, and the windows get the rest
+SETTLE_SEARCH_SHARE = {1: 1 / 3, 2: 0.6}
 # After the blocks are settled, fix-and-optimize keeps this share of the budget left for the tie-break LPs
 # and the outputs (1,000 x 4 x 3: 8-13 s of about 250 s), none for branch-and-price.
 SETTLED_WINDOWS_RESERVE = 0.1
@@ -334,7 +337,7 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
                      and arrays.num_variables >= BRANCH_AND_PRICE_MIN_COLUMNS)
     incumbent = None
     searched = None         # a proven bound above the LP's: the blocks' search, then branch-and-price
-    blocks_search = None    # the blocks' search, when it stopped with nodes open (LEAF_GAP)
+    blocks_search = None    # the blocks' search, when it stopped before proving its least leaf (LEAF_GAP)
     windows_reserve = 0.25  # of the budget left, kept by fix-and-optimize for the stages after it
     windows_gap = 1.0       # fix-and-optimize's windows stop at this share of the requested gap
     if lp_bound is not None and arrays.integer.any() and (~arrays.integer).any():
