@@ -540,7 +540,8 @@ def _settle_blocks(arrays, relaxed: SolverResult, incumbent, held_blocks, initia
     start = None
     if proof.leaf is not None:
         start = _routing_fixed(arrays, proof.leaf, settings, max(min(30.0, deadline - time.perf_counter()), 1.0))
-    state = ("least leaf proven" if proof.finished else "a leaf within the gap's share of the least" if proof.settled
+    state = ("least leaf proven" if proof.finished else
+             f"stopped at a leaf within {LEAF_GAP:g} x the gap of every open node" if proof.settled
              else "stopped by the time limit")
     notes.append(f"blocks settled: {proof.nodes} nodes, {state}"
                  + f"; bound {relative_gap(proof.bound, relaxed.objective) or 0:.4%} above the LP's"
