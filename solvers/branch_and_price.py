@@ -85,7 +85,7 @@ class ProofResult:
     message: str
     leaf: np.ndarray | None = None      # rows_only: the LP point of the least leaf (its rows integral)
     leaf_bound: float = np.inf          # and its bound
-    settled: bool = False               # rows_only: every open node is within `leaf_gap` of the leaf
+    settled: bool = False               # rows_only: stopped by its own rule (_Search.enough), not a limit
     search: "_Search | None" = None     # rows_only, least leaf not proven: `search.resume` takes it up again
 
 
@@ -162,13 +162,12 @@ class _Worker:
         artificials at zero, the branching rows (free) basic. The root then starts at the LP's optimum
         instead of solving it again (1,000 x 4 x 3: 6.4 s cold)."""
         status = highspy.HighsBasisStatus
-        codes = {int(s): s for s in (status.kLower, status.kBasic, status.kUpper, status.kZero, status.kNonbasic)}
         held = self.column_of >= 0
         column_codes = np.full(len(self.column_of), int(status.kLower), dtype=np.int8)
         column_codes[held] = columns[self.column_of[held]]
         basis = highspy.HighsBasis()
-        basis.col_status = [codes[c] for c in column_codes.tolist()]
-        basis.row_status = [codes[c] for c in rows.tolist()] + [status.kBasic] * len(self.search.sum_rows)
+        basis.col_status = [status(c) for c in column_codes.tolist()]
+        basis.row_status = [status(c) for c in rows.tolist()] + [status.kBasic] * len(self.search.sum_rows)
         basis.valid = True
         self.highs.setBasis(basis)
 
@@ -347,7 +346,7 @@ class _Search:
                 entry = heapq.heappop(heap)
                 if self.rows_only and entry[0] >= self.enough():     # every open node is settled
                     heapq.heappush(heap, entry)
-                    stopped = "least leaf" if entry[0] >= self.leaf_bound else "a leaf within the gap"
+                    stopped = "settled"     # not shown: the result says so (ProofResult.settled)
                     break
                 if entry[0] >= self.cutoff():
                     self.pruned = min(self.pruned, entry[0])

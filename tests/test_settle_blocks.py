@@ -160,10 +160,6 @@ def test_a_solve_that_settles_its_blocks_gives_a_checked_plan_within_its_bound(t
 
 def test_a_branching_row_over_a_continuous_column_is_refused(tmp_path):
     """Only sums of integer columns are whole in every plan: a row holding a share column is refused."""
-    import scipy.sparse as sp
-
-    from solvers.branch_and_price import prove
-
     loaded, sets, model, arrays = _model(tmp_path, 3.0)
     settings = settings_from(loaded.scenario)
     relaxed = solvers.solve(arrays.relaxed(), replace(settings, relax_integrality=True))
