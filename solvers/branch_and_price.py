@@ -62,8 +62,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from solvers.base import HIGHS_THREADS
-from solvers.highs_backend import _pass_model
+from solvers.highs_backend import _pass_model, new_highs
 from solvers.model import ArrayModel
 from solvers.pricing import _add_columns, _lagrangian_bound
 from solvers.quiet import quiet_native_output
@@ -123,10 +122,7 @@ class _Worker:
     def __init__(self, search: "_Search", columns: np.ndarray | None = None, twin: "_Worker | None" = None):
         self.search = search
         model = search.model
-        self.highs = highspy.Highs()
-        for name, value in (("output_flag", False), ("log_to_console", False), ("threads", HIGHS_THREADS),
-                            ("random_seed", 0), ("solver", "simplex"), ("simplex_strategy", 1)):
-            self.highs.setOptionValue(name, value)
+        self.highs = new_highs(solver="simplex", simplex_strategy=1)
         if twin is not None:            # the same LP and basis as `twin`: its columns, artificials, rows
             self.highs.passModel(twin.highs.getModel())
             self.highs.setBasis(twin.highs.getBasis())

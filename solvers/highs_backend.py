@@ -40,6 +40,18 @@ def _pass_model(highs: highspy.Highs, model, integer: np.ndarray) -> None:
         raise ValueError("HiGHS refused the model (a coefficient or bound out of its range)")
 
 
+def new_highs(**options) -> highspy.Highs:
+    """A HiGHS instance with its logging off, one thread and a fixed seed, then `options`. Made under
+    quiet_native_output: the first instance in a process prints HiGHS's banner from native code, before any
+    option can turn it off, and stdout belongs to `--json`."""
+    with quiet_native_output():
+        highs = highspy.Highs()
+        for name, value in {"output_flag": False, "log_to_console": False, "threads": HIGHS_THREADS,
+                            "random_seed": 0, **options}.items():
+            highs.setOptionValue(name, value)
+    return highs
+
+
 def solve(model, settings: SolverSettings, start=None, stop=None) -> SolverResult:
     with quiet_native_output():  # HiGHS prints a banner from native code, whatever output_flag says
         return _solve(model, settings, start, stop)
@@ -48,12 +60,7 @@ def solve(model, settings: SolverSettings, start=None, stop=None) -> SolverResul
 def _solve(model, settings: SolverSettings, start=None, stop=None) -> SolverResult:
     started = time.perf_counter()
     integer = np.zeros(model.num_variables, dtype=bool) if settings.relax_integrality else model.integer
-    highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
-    for name, value in (("output_flag", False), ("log_to_console", False), ("threads", HIGHS_THREADS),
-                        ("random_seed", 0), ("time_limit", max(float(settings.time_limit_s), 0.01)),
-                        ("mip_rel_gap", float(settings.mip_gap))):
-        highs.setOptionValue(name, value)
+    highs = new_highs(time_limit=max(float(settings.time_limit_s), 0.01), mip_rel_gap=float(settings.mip_gap))
     version = f"highs {highs.version()}" if hasattr(highs, "version") else "highspy"
     if model.num_variables == 0:
         return _empty(model, settings, started, version)

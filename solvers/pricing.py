@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
-from solvers.base import HIGHS_THREADS, SolverResult, SolverSettings, Status
-from solvers.highs_backend import _hold_the_deadline, _pass_model
+from solvers.base import SolverResult, SolverSettings, Status
+from solvers.highs_backend import _hold_the_deadline, _pass_model, new_highs
 from solvers.model import ArrayModel
 from solvers.quiet import quiet_native_output
 
@@ -82,10 +82,7 @@ def solve_lp_by_pricing(model: ArrayModel, initial: np.ndarray, settings: Solver
     columns = np.flatnonzero(active)
     scale = max(1.0, float(np.abs(model.cost).max(initial=0.0)))
     tolerance = 1e-9 * scale
-    highs = highspy.Highs()
-    for name, value in (("output_flag", False), ("log_to_console", False), ("threads", HIGHS_THREADS),
-                        ("random_seed", 0), ("solver", "simplex"), ("simplex_strategy", 1)):
-        highs.setOptionValue(name, value)
+    highs = new_highs(solver="simplex", simplex_strategy=1)
     restricted = ArrayModel(csc[:, columns].tocsr(), model.lower[columns], model.upper[columns],
                             model.cost[columns], np.zeros(len(columns), dtype=bool), model.row_lower,
                             model.row_upper, model.objective_offset)

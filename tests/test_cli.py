@@ -167,6 +167,28 @@ def test_time_limit_and_engine_flags(tmp_path):
     assert main(["solve", str(scenario), "--threads", "0"]) == 3
 
 
+def test_json_stdout_is_only_the_plan_when_the_lp_is_priced(tmp_path):
+    """The first HiGHS a process makes prints a banner from native code before any option can stop it. On
+    models of PRICING_MIN_COLUMNS or more that first HiGHS was the priced LP's, made outside the quiet
+    redirection: `--json` then began with two lines of banner. Here the example is priced (the threshold
+    set to 0) in a process of its own, so no earlier HiGHS has printed the banner already."""
+    driver = ("import sys; import placement.solve, solvers.pricing as pricing\n"
+              "placement.solve.PRICING_MIN_COLUMNS = 0\n"
+              "priced = pricing.solve_lp_by_pricing\n"
+              "def spy(*args, **kwargs):\n"
+              "    sys.stderr.write('test: LP priced\\n')\n"
+              "    return priced(*args, **kwargs)\n"
+              "pricing.solve_lp_by_pricing = spy\n"
+              "from placement.cli import main; sys.exit(main(sys.argv[1:]))")
+    done = subprocess.run([sys.executable, "-c", driver, "solve", str(EXAMPLE), "--out", str(tmp_path / "plan"),
+                           "--json", "--no-baselines", "--time-limit", "20"], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+    assert done.returncode in (0, 1), done.stderr
+    assert "test: LP priced" in done.stderr, "the LP was not priced"
+    plan = json.loads(done.stdout)
+    assert plan == json.loads((tmp_path / "plan" / "plan.json").read_text())
+
+
 def test_missing_scenario_file_is_bad_input(tmp_path, capsys):
     assert main(["solve", str(tmp_path / "nope.yaml")]) == 3
     assert "file not found" in capsys.readouterr().err
