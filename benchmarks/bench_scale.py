@@ -106,7 +106,7 @@ def write_instance(folder: Path, workloads: int, periods: int = 1, slices: int =
 
 
 def run(workloads: int, periods: int, slices: int, backend: str, engine: str, time_limit: float,
-        fmt: str = "json", threads: int = 1) -> dict:
+        fmt: str = "json", threads: int | str = "auto") -> dict:
     with tempfile.TemporaryDirectory(prefix="placement-bench-") as tmp:
         scenario = write_instance(Path(tmp) / "in", workloads, periods, slices, fmt=fmt)
         command = [sys.executable, "-m", "placement", "solve", str(scenario), "--out", str(Path(tmp) / "plan"),
@@ -123,7 +123,7 @@ def run(workloads: int, periods: int, slices: int, backend: str, engine: str, ti
         plan = json.loads(plan_file.read_text())
     solver = plan["solver"]
     row = {"workloads": workloads, "periods": periods, "slices": slices, "backend": f"{backend}/{engine}",
-           "threads": threads, "variables": solver["model"].get("variables"),
+           "threads": solver.get("threads", threads), "variables": solver["model"].get("variables"),
            "integers": solver["model"].get("integer_variables"),
            "rows": solver["model"].get("constraints"), "exit": done.returncode, "status": plan["status"],
            "objective": (plan["objective"] or {}).get("value"), "gap": (plan["objective"] or {}).get("gap"),
@@ -141,7 +141,8 @@ def main() -> None:
     parser.add_argument("--engine", default="highs")
     parser.add_argument("--time-limit", type=float, default=300)
     parser.add_argument("--format", choices=["json", "yaml"], default="json", help="the scenario file's format")
-    parser.add_argument("--threads", type=int, default=1, help="placement solve --threads (time windows at once)")
+    parser.add_argument("--threads", default="auto",
+                        help="placement solve --threads: a number or auto (the CPUs available, at most 4)")
     args = parser.parse_args()
     rows = []
     for workloads in args.workloads:

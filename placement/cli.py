@@ -60,8 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("--engine", choices=["highs", "scip", "cbc", "cp-sat"])
     solve.add_argument("--time-limit", type=float, dest="time_limit", help="seconds")
     solve.add_argument("--gap", type=float, help="relative MIP gap, e.g. 0.0001")
-    solve.add_argument("--threads", type=int,
-                       help="threads the solve may use (default: the scenario's options.solver.threads, 1)")
+    solve.add_argument("--threads", type=_threads_arg,
+                       help="threads the solve may use: a number or 'auto', the CPUs available, at most 4 "
+                            "(default: the scenario's options.solver.threads, auto)")
     solve.add_argument("--json", action="store_true", help="print plan.json to stdout")
     solve.add_argument("--no-baselines", action="store_true", help="skip the single-accelerator baselines")
     solve.add_argument("--values", action="store_true",
@@ -185,10 +186,20 @@ def _settings(loaded, args):
         raise InputError.single("command line", "--time-limit", f"must be > 0 seconds, got {args.time_limit}")
     if args.gap is not None and not 0 <= args.gap < 1:
         raise InputError.single("command line", "--gap", f"must be in [0, 1), got {args.gap}")
-    if args.threads is not None and not 1 <= args.threads <= 1024:
+    if args.threads not in (None, "auto") and not 1 <= args.threads <= 1024:
         raise InputError.single("command line", "--threads", f"must be between 1 and 1024, got {args.threads}")
     return settings_from(loaded.scenario, backend=backend, engine=engine, time_limit_s=args.time_limit,
                          mip_gap=args.gap, threads=args.threads)
+
+
+def _threads_arg(text: str) -> int | str:
+    """--threads: 'auto' or a whole number (its range is checked with the other options)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number, got {text!r}") from None
 
 
 def _folder_name(name: str) -> str:

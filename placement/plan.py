@@ -103,6 +103,7 @@ def plan_document(loaded: LoadedScenario, outcome: Outcome, settings: SolverSett
         "solve_s": sum(v for k, v in outcome.timings.items() if k in SOLVE_STAGES),
         "time_limit_s": settings.time_limit_s,
         "mip_gap": settings.mip_gap,
+        "threads": settings.threads,
         "message": result.message if result is not None else "",
         "canonical": outcome.canonical,
         "stages_s": dict(outcome.timings),

@@ -351,9 +351,18 @@ class SolverOptions(Strict):
     engine: Literal["highs", "scip", "cbc", "cp-sat"] | None = None
     time_limit_s: float = Field(default=60, gt=0, le=MAX_SECONDS)
     mip_gap: float = Field(default=1e-4, ge=0, lt=1)
-    threads: int = Field(default=1, ge=1, le=1024,
-                         description="fix-and-optimize windows solved at once (HiGHS itself runs on one thread); "
-                                     "SCIP and CP-SAT threads")
+    threads: int | Literal["auto"] = Field(
+        default="auto", description="'auto' (the CPUs available, at most 4) or 1-1024: node LPs of the blocks' "
+                                    "search and fix-and-optimize windows solved at once (each HiGHS runs on one "
+                                    "thread); SCIP and CP-SAT threads")
+
+    @field_validator("threads", mode="before")
+    @classmethod
+    def _threads_auto_or_count(cls, value):
+        # one message for both forms, not one per member of the union
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1024):
+            return value
+        raise ValueError("must be 'auto' or a whole number from 1 to 1024")
 
     @model_validator(mode="after")
     def _engine_fits_backend(self) -> "SolverOptions":

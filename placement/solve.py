@@ -25,7 +25,7 @@ from placement.indexsets import IndexSets, build_index_sets
 from placement.profiles import demand_cells, lookup, profile_table
 from placement.scenario import LoadedScenario, Scenario
 from solvers import SolverResult, SolverSettings, Status
-from solvers.base import relative_gap
+from solvers.base import relative_gap, resolve_threads
 from solvers.quiet import quiet_native_output
 
 # The canonical pass (exact optimum, then the fewest replicas among plans of that cost) runs on models of at
@@ -162,7 +162,7 @@ def settings_from(scenario: Scenario, **overrides) -> SolverSettings:
     values = dict(backend=backend, engine=engine, time_limit_s=options.time_limit_s, mip_gap=options.mip_gap,
                   threads=options.threads)
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return SolverSettings(**values)
+    return SolverSettings(**{**values, "threads": resolve_threads(values["threads"])})
 
 
 def prepare(loaded: LoadedScenario) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

@@ -165,6 +165,50 @@ def test_time_limit_and_engine_flags(tmp_path):
     assert main(["solve", str(scenario), "--backend", "pulp", "--engine", "scip"]) == 3
     assert main(["solve", str(scenario), "--time-limit", "0"]) == 3
     assert main(["solve", str(scenario), "--threads", "0"]) == 3
+    assert main(["solve", str(scenario), "--threads", "two"]) == 3
+
+
+def test_threads_default_to_the_cpus_available_at_most_four(tmp_path, monkeypatch):
+    """`threads: auto`, the default, resolves to the CPUs this process may use, capped, and the plan says how
+    many it used; a number, from the scenario or --threads, stands as given."""
+    import solvers.base
+    scenario = write_scenario(tmp_path / "in", SMALL)
+    for cpus, expected in ((1, 1), (2, 2), (64, 4)):
+        monkeypatch.setattr(solvers.base, "available_cpus", lambda cpus=cpus: cpus)
+        out = tmp_path / f"plan{cpus}"
+        assert main(["solve", str(scenario), "--out", str(out)]) == 0
+        assert json.loads((out / "plan.json").read_text())["solver"]["threads"] == expected
+        assert main(["solve", str(scenario), "--out", str(out), "--threads", "3"]) == 0
+        assert json.loads((out / "plan.json").read_text())["solver"]["threads"] == 3
+        assert main(["solve", str(scenario), "--out", str(out), "--threads", "auto"]) == 0
+        assert json.loads((out / "plan.json").read_text())["solver"]["threads"] == expected
+
+
+def test_available_cpus_reads_a_containers_quota(tmp_path):
+    """A cgroup v2 quota of 1.5 CPUs (150000 per 100000) leaves one; 'max' or no file leaves the mask."""
+    from solvers.base import available_cpus
+    mask = len(os.sched_getaffinity(0))
+    quota = tmp_path / "cpu.max"
+    quota.write_text("150000 100000\n")
+    assert available_cpus(quota) == 1
+    quota.write_text("800000 100000\n")
+    assert available_cpus(quota) == min(mask, 8)
+    quota.write_text("max 100000\n")
+    assert available_cpus(quota) == mask
+    assert available_cpus(tmp_path / "absent") == mask
+
+
+@pytest.mark.parametrize("value", ["0", "many", "2.5", "true", "1025"])
+def test_bad_threads_option_is_bad_input(tmp_path, capsys, value):
+    import yaml
+    scenario = write_scenario(tmp_path / "in", SMALL)
+    doc = yaml.safe_load(scenario.read_text())
+    doc.setdefault("options", {}).setdefault("solver", {})["threads"] = yaml.safe_load(value)
+    scenario.write_text(yaml.safe_dump(doc, sort_keys=False))
+    capsys.readouterr()
+    assert main(["solve", str(scenario), "--out", str(tmp_path / "plan")]) == 3
+    assert "options.solver.threads: must be 'auto' or a whole number from 1 to 1024" in capsys.readouterr().err
+    assert not (tmp_path / "plan").exists()
 
 
 def test_json_stdout_is_only_the_plan_when_the_lp_is_priced(tmp_path):
