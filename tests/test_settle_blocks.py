@@ -57,6 +57,23 @@ def test_settled_blocks_prove_the_whole_block_optimum(tmp_path, monkeypatch, od_
     assert sum(c["blocks"] for c in plan["commitments"]) == blocks
 
 
+@pytest.mark.parametrize("od_price, total, blocks", [(3.0, 2400.0, 3), (1.5, 2200.0, 2)])
+def test_models_within_the_rows_take_the_blocks_path_from_its_columns(tmp_path, monkeypatch, od_price, total,
+                                                                     blocks):
+    """Within MIP_MAX_ROWS, a model with reserved blocks over several periods settles its blocks once it has
+    BLOCKS_PATH_MIN_COLUMNS columns (here 0), with the same whole-block optimum; below them it does not."""
+    spec, extra = _case(od_price)
+    for threshold, settles in ((0, True), (10**9, False)):
+        monkeypatch.setattr(placement.solve, "BLOCKS_PATH_MIN_COLUMNS", threshold)
+        plan = _solve(tmp_path / str(threshold), spec, extra)
+        notes = plan["solver"]["notes"]
+        assert any(n.startswith("blocks settled") for n in notes) == settles, notes
+        assert any("the blocks settled first" in n for n in notes) == settles, notes
+        assert plan["status"] == "optimal"
+        assert plan["cost"]["total"] == pytest.approx(total)
+        assert sum(c["blocks"] for c in plan["commitments"]) == blocks
+
+
 def _model(tmp_path, od_price: float):
     from tests.helpers import write_scenario
     import yaml
