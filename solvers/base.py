@@ -29,7 +29,8 @@ HIGHS_THREADS = 1
 # `threads: auto` (the default) uses the CPUs this process may run on, at most this many. Measured at
 # 1,000 x 4 x 3: two threads prove the default gap in 68-72 s where one needs 112-118 s and is cut short
 # at 120 s about half the time. Each thread holds a HiGHS of its own (a node LP of the blocks' search, a
-# window's MIP); beyond four nothing was measured (the windows that share no row are four, one per period).
+# window's MIP: 1.57 GB peak there on two). Beyond two nothing was measured (this machine has two cores);
+# four is what a four-period horizon's period windows, which share no row, can use at once.
 AUTO_THREADS_MAX = 4
 
 
