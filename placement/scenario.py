@@ -351,7 +351,7 @@ class SolverOptions(Strict):
     engine: Literal["highs", "scip", "cbc", "cp-sat"] | None = None
     time_limit_s: float = Field(default=60, gt=0, le=MAX_SECONDS)
     mip_gap: float = Field(default=1e-4, ge=0, lt=1)
-    threads: int | Literal["auto"] = Field(
+    threads: Annotated[int, Field(ge=1, le=1024)] | Literal["auto"] = Field(
         default="auto", description="'auto' (the CPUs available, at most 4) or 1-1024: node LPs of the blocks' "
                                     "search and fix-and-optimize windows solved at once (each HiGHS runs on one "
                                     "thread); SCIP and CP-SAT threads")
