@@ -355,7 +355,9 @@ def solve_with_incumbent(arrays, settings: SolverSettings, arc_columns: np.ndarr
         timings["rounding"] = time.perf_counter() - clock
         _note_plan(notes, "rounded plan", incumbent, lp_bound)
         left_out = _left_out_arcs(relaxed.x, arc_columns, arc_groups, arrays.num_variables, active)
-        blocks_path = too_big or (held_blocks is not None and arrays.num_variables >= BLOCKS_PATH_MIN_COLUMNS)
+        # the blocks are settled by a search of HiGHS's (branch_and_price); other backends keep their path
+        blocks_path = too_big or (held_blocks is not None and settings.backend == "highspy"
+                                  and arrays.num_variables >= BLOCKS_PATH_MIN_COLUMNS)
         if blocks_path and windows and incumbent is not None and not _within_gap(incumbent, lp_bound, settings):
             notes.append(f"neighbourhood MIP skipped: {arrays.num_constraints:,} rows > {MIP_MAX_ROWS:,} over several "
                          "time windows; fix-and-optimize instead" if too_big else

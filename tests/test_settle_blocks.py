@@ -72,6 +72,11 @@ def test_models_within_the_rows_take_the_blocks_path_from_its_columns(tmp_path, 
         assert plan["status"] == "optimal"
         assert plan["cost"]["total"] == pytest.approx(total)
         assert sum(c["blocks"] for c in plan["commitments"]) == blocks
+    # the search is HiGHS's (branch_and_price): another backend keeps its path, to the same optimum
+    monkeypatch.setattr(placement.solve, "BLOCKS_PATH_MIN_COLUMNS", 0)
+    plan = _solve(tmp_path / "ortools", spec, extra, solver={"backend": "ortools", "engine": "highs"})
+    assert not any("blocks" in n and "settled" in n for n in plan["solver"]["notes"]), plan["solver"]["notes"]
+    assert plan["status"] == "optimal" and plan["cost"]["total"] == pytest.approx(total)
 
 
 def _model(tmp_path, od_price: float):
