@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "inputs" / "speed-lanes" / "scenario.yaml"
 TIMINGS = ("build_s", "solve_s", "stages_s", "total_s")
@@ -50,3 +52,36 @@ def test_backends_give_the_same_plan_rows(tmp_path):
         assert scip[key] == highs[key], key
     assert cbc["objective"]["value"] == highs["objective"]["value"]
     assert cbc["replicas"] == highs["replicas"]
+
+
+def test_the_exact_search_is_skipped_when_it_cannot_finish(tmp_path):
+    """The canonical pass looks for the exact optimum only when the time it may take is at least
+    CANONICAL_PROOF_FACTOR x what the solve took to reach the requested gap. Here a plan at the optimum
+    with a bound 10% below it: with a solve of 0 s the pass proves and returns the canonical plan; with
+    one of 1,000 s it keeps the plan and its bound, and says why."""
+    from dataclasses import replace
+
+    import solvers
+    from placement.formulation import build_model
+    from placement.indexsets import build_index_sets
+    from placement.scenario import load_scenario
+    from placement.solve import Budget, canonical_integers, prepare, settings_from
+
+    loaded = load_scenario(EXAMPLE)
+    _, cells, candidates = prepare(loaded)
+    sets = build_index_sets(loaded.scenario, cells, candidates)
+    model = build_model(sets)
+    arrays = model.arrays()
+    settings = settings_from(loaded.scenario)
+    exact = solvers.solve(arrays, replace(settings, mip_gap=0.0))
+    loose = replace(exact, bound=0.9 * exact.objective)
+    notes: list[str] = []
+    x, result, canonical = canonical_integers(model, sets, arrays, exact.x, loose, settings, Budget(60), notes,
+                                              solve_s=1000.0)
+    assert not canonical and result is loose and x is exact.x
+    assert any(n.startswith("canonical pass skipped: the time left would not prove") for n in notes), notes
+    notes = []
+    x, result, canonical = canonical_integers(model, sets, arrays, exact.x, loose, settings, Budget(60), notes,
+                                              solve_s=0.0)
+    assert canonical, notes
+    assert result.bound == pytest.approx(exact.objective, rel=1e-9)
