@@ -29,8 +29,9 @@ HIGHS_THREADS = 1
 # `threads: auto` (the default) uses the CPUs this process may run on, at most this many. Measured at
 # 1,000 x 4 x 3: two threads prove the default gap in 68-72 s where one needs 112-118 s and is cut short
 # at 120 s about half the time. Each thread holds a HiGHS of its own (a node LP of the blocks' search, a
-# window's MIP: 1.57 GB peak there on two). Beyond two nothing was measured (this machine has two cores);
-# four: one per period window of a four-period horizon, the most that could ever run at once there.
+# window's MIP: 1.57 GB peak there on two, 2.25 GB on four). Beyond two the speed was not measured (this
+# machine has two cores: four threads there still end optimal, in 77 s); four: one per period window of a
+# four-period horizon, the most that could ever run at once there.
 AUTO_THREADS_MAX = 4
 
 
