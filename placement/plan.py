@@ -19,7 +19,7 @@ from placement.files import replace_folder
 from placement.charts import plan_chart
 from placement.html_report import write_plan_report
 from placement.scenario import LoadedScenario
-from placement.solve import Outcome
+from placement.solve import SOLVE_STAGES, Outcome
 from solvers.base import relative_gap
 from solvers import SolverSettings, Status
 
@@ -32,8 +32,6 @@ POOL_COLUMNS = ["pool", "accelerator", "kind", "period", "chips_used", "chips_co
 FLEET_COLUMNS = ["model", "accelerator", "chips_per_replica", "pool", "period", "replicas"]
 COMMITMENT_COLUMNS = ["pool", "bought_in", "blocks", "chips", "first_period", "last_period", "cost"]
 FLOAT_DIGITS = 9
-# the stages whose seconds make up plan.json's solve_s (the rest: parse, lookup, build, tie-break, outputs, ...)
-SOLVE_STAGES = ("relaxation", "rounding", "heuristic", "fix_and_optimize", "branch_and_price", "mip")
 
 
 def _clean(value: Any) -> Any:

@@ -55,6 +55,12 @@ def test_settled_blocks_prove_the_whole_block_optimum(tmp_path, monkeypatch, od_
     assert plan["objective"]["lp_relaxation"] == pytest.approx(2000 / 200)
     assert plan["objective"]["bound"] == pytest.approx(total / 200, rel=1e-6)
     assert sum(c["blocks"] for c in plan["commitments"]) == blocks
+    # the search's seconds are solve seconds (plan.json's solve_s left them out)
+    stages = plan["solver"]["stages_s"]
+    assert "settle_blocks" in stages
+    around = {"parse", "lookup", "build", "canonical", "tie_break", "extract", "explanations", "check", "outputs"}
+    assert plan["solver"]["solve_s"] == pytest.approx(
+        sum(seconds for stage, seconds in stages.items() if stage not in around), abs=1e-6)
 
 
 @pytest.mark.parametrize("od_price, total, blocks", [(3.0, 2400.0, 3), (1.5, 2200.0, 2)])
