@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _settings(loaded, args):
     """Scenario options, overridden by the command line; an engine alone picks a backend that has it."""
-    from placement.scenario import DEFAULT_ENGINE, ENGINES
+    from placement.scenario import DEFAULT_ENGINE, ENGINES, MAX_THREADS
     from placement.solve import settings_from
 
     backend, engine = loaded.scenario.options.solver.resolved
@@ -186,8 +186,8 @@ def _settings(loaded, args):
         raise InputError.single("command line", "--time-limit", f"must be > 0 seconds, got {args.time_limit}")
     if args.gap is not None and not 0 <= args.gap < 1:
         raise InputError.single("command line", "--gap", f"must be in [0, 1), got {args.gap}")
-    if args.threads not in (None, "auto") and not 1 <= args.threads <= 1024:
-        raise InputError.single("command line", "--threads", f"must be between 1 and 1024, got {args.threads}")
+    if args.threads not in (None, "auto") and not 1 <= args.threads <= MAX_THREADS:
+        raise InputError.single("command line", "--threads", f"must be between 1 and {MAX_THREADS}, got {args.threads}")
     return settings_from(loaded.scenario, backend=backend, engine=engine, time_limit_s=args.time_limit,
                          mip_gap=args.gap, threads=args.threads)
 

@@ -43,6 +43,7 @@ MAX_CHIPS = 10_000_000         # chips in a pool, a block, a replica, a scale-up
 MAX_HOURS = 100_000            # planning period (11.4 years)
 MAX_SPEC = 1e9                 # chip and model specs: GB, TB/s, TFLOP/s, GB/s, kW, billions of params, bytes
 MAX_SCORE = 1e6                # quality scores and floors, in absolute value
+MAX_THREADS = 1024             # options.solver.threads (and --threads), when a number
 
 
 class Strict(BaseModel):
@@ -351,8 +352,9 @@ class SolverOptions(Strict):
     engine: Literal["highs", "scip", "cbc", "cp-sat"] | None = None
     time_limit_s: float = Field(default=60, gt=0, le=MAX_SECONDS)
     mip_gap: float = Field(default=1e-4, ge=0, lt=1)
-    threads: Annotated[int, Field(ge=1, le=1024)] | Literal["auto"] = Field(
-        default="auto", description="'auto' (the CPUs available, at most 4) or 1-1024: node LPs of the blocks' "
+    threads: Annotated[int, Field(ge=1, le=MAX_THREADS)] | Literal["auto"] = Field(
+        default="auto", description=f"'auto' (the CPUs available, at most 4) or 1-{MAX_THREADS}: "
+                                    "node LPs of the blocks' "
                                     "search and fix-and-optimize windows solved at once (each HiGHS runs on one "
                                     "thread); SCIP and CP-SAT threads")
 
@@ -360,9 +362,9 @@ class SolverOptions(Strict):
     @classmethod
     def _threads_auto_or_count(cls, value):
         # one message for both forms, not one per member of the union
-        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1024):
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_THREADS):
             return value
-        raise ValueError("must be 'auto' or a whole number from 1 to 1024")
+        raise ValueError(f"must be 'auto' or a whole number from 1 to {MAX_THREADS}")
 
     @model_validator(mode="after")
     def _engine_fits_backend(self) -> "SolverOptions":
