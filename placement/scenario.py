@@ -417,6 +417,15 @@ class Options(Strict):
         description="which estimated operating points the solve uses: central, or conservative (low throughput and "
                     "speed, high TTFT bands from the calibration residuals)")
 
+    @field_validator("max_churn_chips")
+    @classmethod
+    def _nonnegative_churn(cls, value: int | dict[str, int] | None) -> int | dict[str, int] | None:
+        for key, chips in (value.items() if isinstance(value, dict) else [("", value)] if value is not None else []):
+            if not 0 <= chips <= MAX_CHIPS:
+                raise ValueError(f"max_churn_chips{'.' + key if key else ''} must be >= 0 (0: the fleet may not "
+                                 f"move) and less than or equal to {MAX_CHIPS:,}" + (f", got {chips}" if key else ""))
+        return value
+
 
 class ProfileRow(Strict):
     """One operating point of one replica (used for inline rows; CSV tables are checked column-wise)."""
