@@ -4,7 +4,7 @@ Shares nothing with the formulation, index sets, horizon or lookup code: it re-r
 the scenario (through the parser) and checks every promise with plain loops, in every (period, slice):
 demand fully served or explicitly shed, loads within replicas, pools within caps (deliveries, spot
 availability, reserved blocks active), contracts bought whole with their term and lead, the fleet at
-least every slice and its churn within the limit, SLOs and quality met, and the horizon's cost recomputed
+least every slice (on rented chips, exactly its largest) and its churn within the limit, SLOs and quality met, and the horizon's cost recomputed
 from the rows. A violation from a solve is a bug.
 """
 
@@ -347,7 +347,8 @@ def _contracts(scenario, plan, periods, hours):
 
 
 def _fleet_and_churn(scenario, plan, periods, placed) -> tuple[float, list[str]]:
-    """The fleet of a period holds every slice's replicas; chips moved per period within max_churn_chips.
+    """The fleet of a period holds every slice's replicas (on rented chips it is its largest slice: they are
+    paid only while they run); chips moved per period within max_churn_chips.
 
     Plans without fleet rows (from before fleets) have the largest slice as their fleet.
     """
@@ -368,6 +369,15 @@ def _fleet_and_churn(scenario, plan, periods, placed) -> tuple[float, list[str]]
                             f"{fleet.get((model, accel, chips, pool, period), 0)} < {count} replicas running in "
                             f"slice {slice_}")
     pools = {p.id: p for p in scenario.pools}
+    largest: dict[tuple, int] = defaultdict(int)
+    for (model, accel, chips, pool, period, _), count in placed.items():
+        largest[(model, accel, chips, pool, period)] = max(largest[(model, accel, chips, pool, period)], count)
+    for key, count in fleet.items():
+        pool = pools.get(key[3])
+        # a rented replica is paid only while it runs: a fleet above its largest slice would be held unpaid
+        if pool is not None and pool.kind in ("on_demand", "spot") and pool.price > 0 and count > largest[key]:
+            problems.append(f"fleet of {key[0]}/{key[1]} x{key[2]} in {key[3]}, {key[4]}: {count} > {largest[key]} "
+                            f"replicas running in its largest slice ({pool.kind} chips are paid only while they run)")
     for (model, accel, chips, pool, period), count in fleet.items():
         if pool in pools and count * chips > pools[pool].cap(period):
             problems.append(f"fleet in {pool}, {period}: {count * chips} chips > max_chips {pools[pool].cap(period)}")

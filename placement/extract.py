@@ -107,6 +107,7 @@ def solution_from_arrays(sets: IndexSets, share: np.ndarray, placed: np.ndarray,
     needed = np.ceil(load - REPLICA_EPS).clip(min=0)
     running = trim_replicas(sets, placed, needed)                      # (placements, T, S)
     fleet = running.max(axis=2) if fleet is None else fleet
+    running = keep_rented_fleet_running(sets, placed, running, fleet)
     replicas = _replica_rows(sets, running, periods, slices, load)
     fleet_rows = _fleet_rows(sets, fleet, periods)
 
@@ -149,6 +150,22 @@ def trim_replicas(sets: IndexSets, placed: np.ndarray, needed: np.ndarray) -> np
     kept = np.clip(needed[deployment] - before, 0, ordered)
     out = np.empty_like(placed)
     out[order] = kept
+    return out
+
+
+def keep_rented_fleet_running(sets: IndexSets, placed: np.ndarray, running: np.ndarray,
+                              fleet: np.ndarray) -> np.ndarray:
+    """A fleet on rented chips runs, and is paid, in its largest slice (the model's N <= n[s*]): a churn
+    limit or price may hold it above the load, and the trim must not drop that slice below it, or the plan
+    would hold replicas nobody pays for."""
+    rented = np.flatnonzero(per_use_price(sets)[sets.placements["pool_position"].to_numpy()] > 0)
+    if not rented.size:
+        return running
+    rows, periods = rented[:, None], np.arange(placed.shape[1])[None, :]
+    peak = placed[rented].argmax(axis=2)                                       # (rented, T): the slice s*
+    out = running.copy()
+    out[rows, periods, peak] = np.maximum(running[rows, periods, peak],
+                                          np.minimum(fleet[rented], placed[rows, periods, peak]))
     return out
 
 

@@ -132,6 +132,15 @@ def replica_need(sets: IndexSets) -> np.ndarray:
     return np.ceil(need - 1e-9)
 
 
+def held_fleet_bound(sets: IndexSets) -> np.ndarray:
+    """Most replicas of each placement any optimal plan holds in a period: its largest need over the horizon,
+    or the running fleet if larger. A fleet is held beyond a slice's need only to spare churn, and clipping
+    every period's fleet at this level never moves more chips (clipping at a level >= the start is
+    1-Lipschitz) nor costs more."""
+    need = replica_need(sets)[sets.placements["deployment"].to_numpy()].max(axis=(1, 2), initial=0.0)
+    return np.maximum(need, sets.fleet)
+
+
 def add_replica_variables(model: LinearModel, sets: IndexSets, elastic: Elastic | None = None) -> None:
     """n[d,p,t,s] integer >= 0: replicas of d running in pool p in (t, s), paying per chip-hour of the slice."""
     chips = sets.placement_chips.astype(float)
@@ -142,6 +151,9 @@ def add_replica_variables(model: LinearModel, sets: IndexSets, elastic: Elastic 
     if elastic is not None:
         caps = np.full_like(caps, elastic_cap(sets, elastic))
     need = replica_need(sets)[sets.placements["deployment"].to_numpy()]
+    if sets.track_fleet:  # on rented chips the fleet is a running slice: held to spare churn, it runs (and pays)
+        rented = _rented(sets)
+        need[rented] = held_fleet_bound(sets)[rented, None, None]
     upper = np.minimum(np.floor(caps / chips[:, None, None]), need)
     model.add_variables("replicas", placement_coords(sets, "period", "slice"), lower=0.0, upper=upper, cost=cost,
                         integer=True)
@@ -160,9 +172,7 @@ def add_fleet_variables(model: LinearModel, sets: IndexSets, elastic: Elastic | 
     pool = sets.placements["pool_position"].to_numpy()
     coords = placement_coords(sets, "period")
     caps = sets.caps[pool] if elastic is None else np.full(sets.caps[pool].shape, elastic_cap(sets, elastic))
-    # held beyond any slice's need only to spare churn, never above the running fleet or the largest need
-    need = replica_need(sets)[sets.placements["deployment"].to_numpy()].max(axis=(1, 2))
-    held = np.maximum(need, sets.fleet)[:, None]
+    held = held_fleet_bound(sets)[:, None]
     model.add_variables("fleet", coords, upper=np.minimum(np.floor(caps / chips[:, None]), held), integer=True)
     price = np.broadcast_to((sets.churn_cost * chips)[:, None], coords.shape).copy()
     out_upper = np.full(coords.shape, np.inf)

@@ -130,7 +130,7 @@ def violations(solved, edit, fleet_follows=True, billed_follows=True) -> list[st
     loaded, plan, table = solved
     tampered = copy.deepcopy(plan)
     edit(tampered)
-    if fleet_follows and "replicas" in tampered:
+    if fleet_follows and "fleet" in tampered:
         fleet_follows_replicas(tampered)
     if billed_follows and isinstance(tampered.get("cost"), dict) and "by_pool" in tampered["cost"]:
         billed_follows_rows(loaded, tampered)
@@ -677,6 +677,14 @@ def test_fleet_below_a_slices_replicas(sliced):
     assert violations(sliced, lambda p: p.pop("fleet"), fleet_follows=False) == []
 
 
+def test_rented_fleet_runs_in_its_largest_slice(sliced):
+    def hold(p):  # an 11th on-demand replica held in q1's fleet that no slice runs (nor pays for)
+        _row(p["fleet"], period="q1", pool="od")["replicas"] = 11
+    assert violations(sliced, hold, fleet_follows=False) == [
+        "fleet of m/g x1 in od, q1: 11 > 10 replicas running in its largest slice (on_demand chips are paid only "
+        "while they run)"]
+
+
 def test_fleet_beyond_the_pools_cap(sliced):
     def grow(p):  # an 11th wafer in q2 (10 delivered) that no slice runs
         _row(p["fleet"], period="q2", pool="wafer")["replicas"] = 11
@@ -691,7 +699,11 @@ def test_a_single_replica_needs_its_fleet_row(solved):
 def test_fleet_cap_counts_chips(solved):
     def second_spot_replica(p):  # 2 plain replicas of 2 chips in b-spot's 2 chips, running in no slice
         _row(p["fleet"], pool="b-spot")["replicas"] = 2
-    assert violations(solved, second_spot_replica, fleet_follows=False) == ["fleet in b-spot, p1: 4 chips > max_chips 2"]
+    # on spot, a fleet above its largest slice is also held unpaid
+    assert violations(solved, second_spot_replica, fleet_follows=False) == [
+        "fleet of plain/b x2 in b-spot, p1: 2 > 1 replicas running in its largest slice (spot chips are paid only "
+        "while they run)",
+        "fleet in b-spot, p1: 4 chips > max_chips 2"]
 
 
 def test_spot_within_availability_in_each_slice(sliced):

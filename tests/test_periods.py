@@ -146,6 +146,47 @@ def test_churn_limit_changes_the_answer(tmp_path):
     assert priced["cost"]["total"] == pytest.approx(2000 + 20 * 60)
 
 
+def _demand(rates):
+    return [{"workload": "w", "period": f"q{i + 1}", "slice": "all", "requests_per_s": r} for i, r in enumerate(rates)]
+
+
+def test_churn_limit_may_keep_rented_replicas_running(tmp_path):
+    # 5 on-demand replicas run; q1 needs 3, q2 needs 4; at most 1 chip moved per period. Dropping to 3 in
+    # q1 moves 2: the only plans keep 4 running in q1 (moves 1), then 4 in q2: 8 replica-quarters x 300 = 2400.
+    spec, extra = _spec([ON_DEMAND], periods=P2)
+    extra["fleet"] = [{"model": "m", "accelerator": "g", "chips_per_replica": 1, "pool": "od", "replicas": 5}]
+    extra["demand"] = _demand([3, 4])
+    plan = _solve(tmp_path, spec, extra, max_churn_chips=1)
+    assert plan["status"] == "optimal"
+    assert plan["cost"]["total"] == pytest.approx(2400)
+    assert [r["replicas"] for r in plan["fleet"]] == [4, 4]
+    assert [c["chips_moved"] for c in plan["cost"]["churn"]] == [1, 0]
+    # tampered: q1 runs (and pays for) the 3 replicas its load needs while its fleet still holds 4
+    from placement.checker import check_plan
+    from placement.profiles import profile_table
+    from placement.scenario import load_scenario
+
+    loaded = load_scenario(tmp_path / "scenario.yaml")
+    table = profile_table(loaded)
+    assert check_plan(loaded, plan, table) == []
+    tampered = copy.deepcopy(plan)
+    tampered["replicas"][0].update(replicas=3, chips=3)
+    tampered["cost"]["total"] -= 300
+    assert any("largest slice" in v for v in check_plan(loaded, tampered, table))
+
+
+def test_churn_cost_may_keep_an_idle_rented_replica(tmp_path):
+    # 4 on-demand replicas run; q1, q2, q3 need 4, 3, 4. Releasing one in q2 and renting it back in q3 moves
+    # 2 chips (400 at 200 a chip) to save one replica-quarter (300): keeping 4 throughout costs
+    # 12 x 300 = 3600, against 11 x 300 + 400 = 3700.
+    spec, extra = _spec([ON_DEMAND], periods=P2 + [{"id": "q3", "hours": 100}])
+    extra["fleet"] = [{"model": "m", "accelerator": "g", "chips_per_replica": 1, "pool": "od", "replicas": 4}]
+    extra["demand"] = _demand([4, 3, 4])
+    plan = _solve(tmp_path, spec, extra, churn_cost_per_chip=200.0)
+    assert plan["cost"]["total"] == pytest.approx(3600)
+    assert [r["replicas"] for r in plan["replicas"]] == [4, 4, 4]
+
+
 def test_growth_and_demand_table(tmp_path):
     # growth 2.0 in q2 doubles the on-demand chips: 10 x 3 x 100 + 20 x 3 x 100 = 9000
     spec, extra = _spec([ON_DEMAND], periods=P2, growth={"q2": 2.0})
