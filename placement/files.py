@@ -6,8 +6,9 @@ a device: /dev/zero would never end), and only up to a stated size. The scenario
 under the same rules.
 
 Writing: an output replaces only what the tool wrote itself. A plan folder carries a marker file
-(`PLAN_MARKER`) beside plan.json; an existing `--out` is replaced only when it is such a folder, or an
-empty one. A profile CSV is replaced only when it starts with the header the tool writes, and never
+(`PLAN_MARKER`) beside plan.json that lists every file and folder written into it; an existing `--out`
+is replaced only when it is such a folder holding nothing beyond its list (a note a user added is never
+deleted), or an empty one. A profile CSV is replaced only when it starts with the header the tool writes, and never
 when it is an input of the scenario. Everything is written into a hidden sibling and renamed into
 place; nothing of the sibling is left behind, even on failure.
 """
@@ -28,7 +29,22 @@ MAX_DOCUMENT_BYTES = 16 * MiB  # a scenario file (YAML or JSON)
 MAX_TABLE_BYTES = 64 * MiB     # a CSV table a scenario names (profiles, accelerators, models, pools)
 PLAN_MARKER = ".placement-plan"
 MARKER_TEXT = ("This folder is a plan written by `placement solve`. The next solve with the same --out\n"
-               "replaces it whole: keep nothing else in here.\n")
+               "replaces what is listed below; a file or folder put here by anyone else stops it (it is\n"
+               "never deleted): keep your own notes elsewhere.\n")
+MANIFEST_HEADER = "written:"   # then one relative path per line: what the next solve may replace
+
+
+def _contents(folder: Path) -> set[str]:
+    """Every file and folder under `folder`, as paths relative to it (the marker left out)."""
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*")} - {PLAN_MARKER}
+
+
+def _written(marker: Path) -> set[str] | None:
+    """The paths a marker lists; None for a marker from before the list (its folder is replaced as a whole)."""
+    lines = marker.read_text(errors="replace").splitlines()
+    if MANIFEST_HEADER not in lines:
+        return None
+    return {line for line in lines[lines.index(MANIFEST_HEADER) + 1:] if line}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -120,6 +136,12 @@ def check_replaceable_folder(out_dir: Path, inputs: list[Path] = ()) -> None:
     if not ((out_dir / PLAN_MARKER).is_file() and (out_dir / "plan.json").is_file()):
         raise InputError.single(label, "--out", f"exists and is not a plan folder (no {PLAN_MARKER} beside "
                                                 f"plan.json), so it is left as it is; {fix}")
+    written = _written(out_dir / PLAN_MARKER)
+    foreign = sorted(_contents(out_dir) - written) if written is not None else []
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise InputError.single(label, "--out", f"is a plan folder, but holds what placement did not write "
+                                                f"({shown}), so it is left as it is; move those out, or {fix}")
     resolved = out_dir.resolve()
     for path in inputs:
         if Path(path).absolute().resolve().is_relative_to(resolved):
@@ -141,7 +163,7 @@ def replace_folder(out_dir: Path, write: Callable[[Path], None], inputs: list[Pa
         raise _cannot_write(out_dir, exc) from None
     try:
         write(staging)
-        (staging / PLAN_MARKER).write_text(MARKER_TEXT)
+        (staging / PLAN_MARKER).write_text("\n".join([MARKER_TEXT, MANIFEST_HEADER, *sorted(_contents(staging))]) + "\n")
         _swap(staging, out_dir)
     except OSError as exc:
         raise _cannot_write(out_dir, exc) from None

@@ -353,6 +353,7 @@ def write_case(out_dir: Path, record: dict[str, Any], plan: dict[str, Any] | Non
 
     folder = out_dir / "cases" / record["case"]
     if plan is not None:
+        (folder / RECORD).unlink(missing_ok=True)  # ours, rewritten below; the plan folder lists only the plan
         write_plan_folder(plan, summary or "", folder)
     else:
         folder.mkdir(parents=True, exist_ok=True)

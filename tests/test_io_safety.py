@@ -99,6 +99,23 @@ def test_an_empty_folder_and_a_plan_folder_are_replaced(tmp_path):
     assert _strays(tmp_path) == []
 
 
+def test_a_file_the_user_added_to_a_plan_folder_is_never_deleted(tmp_path, capsys):
+    scenario = write_scenario(tmp_path / "in", SPEC)
+    out = tmp_path / "plan"
+    assert main(["solve", str(scenario), "--out", str(out)]) == 0
+    (out / "my_analysis.md").write_text("mine")
+    (out / "charts").mkdir()
+    before = _tree(out)
+    assert main(["solve", str(scenario), "--out", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert "my_analysis.md" in err and "charts" in err and "did not write" in err and "--out" in err
+    assert _tree(out) == before and (out / "charts").is_dir()
+    assert _strays(tmp_path) == []
+    (out / "my_analysis.md").unlink()
+    (out / "charts").rmdir()
+    assert main(["solve", str(scenario), "--out", str(out)]) == 0   # what it wrote itself, it replaces
+
+
 def test_plan_folder_follows_the_umask(tmp_path):
     scenario = write_scenario(tmp_path / "in", SPEC)
     out = tmp_path / "plan"
