@@ -15,12 +15,13 @@ so requests per period are kept exactly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from placement.errors import InputError
+from placement.errors import InputError, Problem
 from placement.scenario import DEFAULT_PERIOD, DEFAULT_SLICE, Scenario
 
 
@@ -63,7 +64,15 @@ class Horizon:
         return len(self.periods) == 1 and len(self.slices) == 1
 
 
+# derived horizons by scenario object (scenarios are frozen): the load check, the solve and every
+# single-accelerator baseline then cluster the curve once
+_DERIVED: dict[int, tuple[weakref.ref, "Horizon"]] = {}
+
+
 def build_horizon(scenario: Scenario) -> Horizon:
+    cached = _DERIVED.get(id(scenario))
+    if cached is not None and cached[0]() is scenario:
+        return cached[1]
     if scenario.periods is None:
         periods = pd.DataFrame({"period": [DEFAULT_PERIOD], "hours": [float(scenario.hours)]})
     else:
@@ -71,7 +80,10 @@ def build_horizon(scenario: Scenario) -> Horizon:
                                 "hours": [float(p.hours) for p in scenario.periods]})
     if scenario.load_curve:
         slices, rates = derive_slices(scenario)
-        return Horizon(periods, slices, True, rates)
+        horizon = Horizon(periods, slices, True, rates)
+        key = id(scenario)
+        _DERIVED[key] = (weakref.ref(scenario, lambda _, key=key: _DERIVED.pop(key, None)), horizon)
+        return horizon
     if scenario.slices is None:
         slices = pd.DataFrame({"slice": [DEFAULT_SLICE], "weight": [1.0]})
     else:
@@ -130,6 +142,35 @@ def derive_slices(scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFrame]:
     rates = sums / np.bincount(label, minlength=len(names))[:, None]
     rate_frame = pd.DataFrame(rates, index=pd.Index(names, name="slice"), columns=workloads)
     return slices, rate_frame.stack().rename("requests_per_s").reset_index().rename(columns={"level_1": "workload"})
+
+
+def check_derived_slices(scenario: Scenario, label: str, origins: dict[str, str]) -> list[Problem]:
+    """Load-time checks that need the derived slices: the derivation itself, a count the curve's hours can
+    fill, and every slice id the scenario names (shape, availability, demand rows) among the derived ones."""
+    files = {"scenario": label, "load_curve": origins.get("load_curve", label)}
+    try:
+        horizon = build_horizon(scenario)
+    except InputError as exc:
+        return [replace(p, file=files.get(p.file, p.file)) for p in exc.problems]
+    problems = []
+    ids = horizon.slice_ids
+    count, hours = scenario.options.slices.count, len({row.hour for row in scenario.load_curve})
+    if count > hours:
+        problems.append(Problem(label, "options.slices.count", f"{count} slices asked of a load_curve of {hours} "
+                                                               f"hours; use count <= {hours}"))
+    unknown = f"unknown slice {{!r}}; the slices derived from load_curve are {ids}"
+    for i, workload in enumerate(scenario.workloads):
+        problems += [Problem(label, f"workloads[{i}].shape.{key}", unknown.format(key))
+                     for key in workload.shape if key not in ids]
+    for i, pool in enumerate(scenario.pools):
+        problems += [Problem(label, f"pools[{i}].availability.{key}", unknown.format(key))
+                     for key in pool.availability if key not in ids]
+    for i, row in enumerate(scenario.demand or []):
+        if row.slice not in ids:
+            where = (origins["demand"], f"row {i + 1} (line {i + 2}), column slice") if "demand" in origins \
+                else (label, f"demand[{i}].slice")
+            problems.append(Problem(*where, unknown.format(row.slice)))
+    return problems
 
 
 def workload_rates(scenario: Scenario, horizon: Horizon) -> np.ndarray:

@@ -460,15 +460,15 @@ class DemandRow(Strict):
     workload: str = Field(min_length=1)
     period: str = Field(min_length=1)
     slice: str = Field(min_length=1)
-    requests_per_s: float = Field(ge=0)
+    requests_per_s: float = Field(ge=0, le=MAX_RATE)
 
 
 class LoadCurveRow(Strict):
     """One hour of a workload's measured load, from which slices are derived."""
 
     workload: str = Field(min_length=1)
-    hour: int = Field(ge=0)
-    requests_per_s: float = Field(ge=0)
+    hour: int = Field(ge=0, le=MAX_HOURS)
+    requests_per_s: float = Field(ge=0, le=MAX_RATE)
 
 
 class FleetRow(Strict):
@@ -623,6 +623,12 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         raise InputError(problems) from None
     if problems:
         raise InputError(problems)
+    if scenario.load_curve:  # what only the derivation can tell (and the solve then reuses it)
+        from placement.horizon import check_derived_slices
+
+        problems = check_derived_slices(scenario, label, origins)
+        if problems:
+            raise InputError(problems)
     if profiles_df is None:
         profiles_df = empty_profile_frame()
     loaded = LoadedScenario(scenario, path, profiles_df, canonical_hash(scenario, profiles_df), tables)
@@ -1201,6 +1207,9 @@ def cross_check_time(data: dict[str, Any], label: str, origins: dict[str, str],
     if slice_options is not None and not derived:
         problems.append(Problem(label, "options.slices", "options.slices derives slices from load_curve; "
                                                           "give load_curve or list `slices:`"))
+    for field in ("demand", "load_curve"):
+        if data.get(field) == []:
+            problems.append(Problem(origins.get(field, label), field, f"has no rows; give rows, or drop `{field}:`"))
     slice_ids = set(slices) if slices is not None else ({DEFAULT_SLICE} if not derived else None)
     weights = [item.get("weight") for _, item in _entries(data, "slices")]
     if slices is not None and all(isinstance(w, (int, float)) for w in weights) and weights:

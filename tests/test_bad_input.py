@@ -287,3 +287,63 @@ def test_no_speed_asked_is_said_in_validate_and_summary(tmp_path, capsys):
     quiet = solve_scenario(write_scenario(tmp_path / "asked", asked))
     assert not any("asks no per-user speed" in n for n in quiet.plan["notes"])
     assert "asks no per-user speed" not in quiet.summary
+
+
+# a load curve of 4 hours (w peaks at hour 1), written as hourly.csv, with options.slices: {count: 2}
+CURVE = "workload,hour,requests_per_s\nw,0,2\nw,1,6\nw,2,3\nw,3,1\n"
+CURVE_MUTATIONS = [
+    ("shape keyed by a slice the curve does not make", {"workloads[0].shape": {"peak": 2.0}},
+     ["scenario.yaml", "workloads[0].shape.peak", "unknown slice 'peak'", "'peak-w', 'c1'"]),
+    ("availability keyed likewise", {"pools[0].availability": {"night": 0.5}, "pools[0].kind": "spot"},
+     ["pools[0].availability.night", "unknown slice 'night'"]),
+    ("a demand row in a slice the curve does not make",
+     {"demand": [{"workload": "w", "period": "p1", "slice": "peak", "requests_per_s": 3}]},
+     ["demand[0].slice", "unknown slice 'peak'"]),
+    ("more slices than hours", {"options.slices": {"count": 5}}, ["options.slices.count", "count <= 4"]),
+    ("more peaks than slices", {"options.slices": {"count": 1}}, ["scenario.yaml", "options.slices.count", ">= 2"]),
+    ("a curve with a header and no rows", {"curve": "workload,hour,requests_per_s\n"},
+     ["hourly.csv", "load_curve", "no rows"]),
+    ("an absurd rate", {"curve": CURVE.replace("w,1,6", "w,1,1e30")},
+     ["hourly.csv", "row 2 (line 3), column requests_per_s", "less than or equal"]),
+    ("an hour one workload lacks", {"curve": CURVE + "v,0,1\n", "workloads+": {"id": "v", "requests_per_s": 1,
+                                                                                 "buckets": [{"input_tokens": 2000,
+                                                                                              "output_tokens": 100,
+                                                                                              "share": 1.0}]}},
+     ["hourly.csv", "do not list the same hours"]),
+]
+
+
+def _curve_scenario(tmp_path: Path, edits: dict) -> Path:
+    import yaml
+
+    path = _scenario(tmp_path)
+    doc = yaml.safe_load(path.read_text())
+    doc["load_curve"] = "hourly.csv"
+    doc["options"]["slices"] = {"count": 2}
+    (tmp_path / "hourly.csv").write_text(edits.get("curve", CURVE))
+    for key, value in edits.items():
+        if key == "workloads+":
+            doc["workloads"].append(value)
+        elif "." in key:
+            head, field = key.split(".")
+            target = doc["options"] if head == "options" else doc[head[:-3]][int(head[-2])]
+            target[field] = value
+        elif key != "curve":
+            doc[key] = value
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def test_the_load_curve_scenario_itself_is_fine(tmp_path):
+    slices = load_scenario(_curve_scenario(tmp_path, {})).scenario.options.slices
+    assert slices.count == 2
+
+
+@pytest.mark.parametrize("description,edits,expected", CURVE_MUTATIONS, ids=[m[0] for m in CURVE_MUTATIONS])
+def test_load_curve_mutation_is_named_before_solving(tmp_path, description, edits, expected):
+    """The derivation runs at load time, so `validate` and `solve` both refuse these with file and field."""
+    path = _curve_scenario(tmp_path, edits)
+    message = _message(path)
+    for fragment in expected:
+        assert fragment in message, message
+    assert main(["validate", str(path)]) == 3
