@@ -101,7 +101,11 @@ def test_second_run_replaces_the_first_whole(tmp_path):
     out = tmp_path / "plan"
     assert main(["solve", str(scenario), "--out", str(out)]) == 0
     first = (out / "plan.json").read_text()
+    # a file an earlier solve wrote (so its marker lists it) that this one does not write: it goes. A file
+    # someone else put there stops the solve instead (test_io_safety)
     (out / "stale.txt").write_text("left over")
+    marker = out / ".placement-plan"
+    marker.write_text(marker.read_text() + "stale.txt\n")
     assert main(["solve", str(scenario), "--out", str(out)]) == 0
     assert not (out / "stale.txt").exists()
     second = json.loads((out / "plan.json").read_text())
