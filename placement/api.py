@@ -20,7 +20,7 @@ from placement.diagnosis import diagnose
 from placement.errors import ExitCode
 from placement.plan import plan_document
 from placement.profiles import DEPLOYMENT_KEY
-from placement.report import explanations, summary_markdown, unasked_speed_notes
+from placement.report import explanations, summary_markdown, unasked_speed_notes, unused_field_notes
 from placement.scenario import LoadedScenario, load_scenario
 import time
 
@@ -81,6 +81,7 @@ def solve_scenario(scenario: str | Path | LoadedScenario, settings: SolverSettin
             plan["solver"]["notes"].append(f"explanations skipped: they take about {needs:.0f} s here, more than "
                                            "the time limit leaves")
         plan.setdefault("notes", [])
+        plan["notes"] += unused_field_notes(loaded.scenario)
         plan["notes"] += unasked_speed_notes(loaded.scenario, pd.DataFrame(plan["routing"]), planned=True)
         clock = time.perf_counter()
         violations = check_plan(loaded, plan, outcome.table)

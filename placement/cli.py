@@ -282,9 +282,10 @@ def cmd_validate(args) -> ExitCode:
               "accelerators": len(scenario.accelerators), "pools": len(scenario.pools),
               "profile_rows": len(table), "measured_rows": int((table["source"] == "measured").sum()),
               "candidates": len(candidates)}
-    from placement.report import unasked_speed_notes
+    from placement.report import unasked_speed_notes, unused_field_notes
 
-    notes = list(table.attrs.get("not_estimated", [])) + unasked_speed_notes(scenario, candidates, planned=False)
+    notes = (list(table.attrs.get("not_estimated", [])) + unused_field_notes(scenario)
+             + unasked_speed_notes(scenario, candidates, planned=False))
     if args.json:
         _print_json({"status": "ok", "scenario": args.scenario, "counts": counts, "notes": notes, "problems": []})
         return ExitCode.OPTIMAL

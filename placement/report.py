@@ -94,6 +94,13 @@ def _explained(i, cell, routed, pooled: list[str], verdict_of) -> str:
     return sentence + "."
 
 
+def unused_field_notes(scenario) -> list[str]:
+    """Fields a scenario gives that the model does not read, said once (legal, so not an error)."""
+    if scenario.periods is not None and "hours" in scenario.model_fields_set:
+        return [f"hours: {scenario.hours:g} is not used: with periods, each period has its own hours"]
+    return []
+
+
 def unasked_speed_notes(scenario, rows: pd.DataFrame, planned: bool) -> list[str]:
     """One note per workload that asks no per-user speed (neither min_output_tokens_per_s nor max_e2e_s).
 

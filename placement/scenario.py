@@ -41,9 +41,26 @@ MAX_PRICE = 1e6                # currency per chip-hour, per shed request
 MAX_FIXED_COST = 1e15          # currency per period
 MAX_CHIPS = 10_000_000         # chips in a pool, a block, a replica, a scale-up domain; a batch's requests
 MAX_HOURS = 100_000            # planning period (11.4 years)
+MAX_PERIODS = 1_000            # a contract's term or lead, in periods (83 years of months)
 MAX_SPEC = 1e9                 # chip and model specs: GB, TB/s, TFLOP/s, GB/s, kW, billions of params, bytes
 MAX_SCORE = 1e6                # quality scores and floors, in absolute value
 MAX_THREADS = 1024             # options.solver.threads (and --threads), when a number
+
+
+def chips_or_per_period(value: Any, name: str) -> Any:
+    """A whole number of chips from 0 to MAX_CHIPS, or one per period id (max_chips, max_churn_chips). One
+    message for either form: pydantic's union gives one per member, named by its type (`.int`, `.dict[...]`)."""
+    for key, chips in (value.items() if isinstance(value, dict) else [(None, value)]):
+        where = name if key is None else f"{name}.{key}"
+        got = "" if key is None else f", got {chips!r}"   # a scalar's value is shown by the caller
+        if key is not None and not isinstance(key, str):
+            raise ValueError(f"{name}: period ids are text; quote {key!r} (as '{key}')")
+        if isinstance(chips, bool) or not isinstance(chips, int):
+            form = "" if key is not None else ", or one per period id ({2026q3: 64, 2026q4: 128})"
+            raise ValueError(f"{where} must be a whole number of chips{form}{got}")
+        if not 0 <= chips <= MAX_CHIPS:
+            raise ValueError(f"{where} must be >= 0 and less than or equal to {MAX_CHIPS:,}{got}")
+    return value
 
 
 class Strict(BaseModel):
@@ -272,7 +289,7 @@ class Commitment(Strict):
     """A reserved contract already signed: `blocks` usable from `starts` (default: the first period) through
     `through`; sunk. `starts` is a contract signed to go live later (a rolling step's purchases in lead time)."""
 
-    blocks: int = Field(ge=1)
+    blocks: int = Field(ge=1, le=MAX_CHIPS)
     through: str = Field(min_length=1, description="last period id the contract covers")
     starts: str | None = Field(default=None, min_length=1,
                                description="first period id the contract covers (default: the first period)")
@@ -293,20 +310,18 @@ class Pool(Strict):
     price_per_chip_hour: float | None = Field(default=None, ge=0, le=MAX_PRICE, description="currency per chip-hour")
     fixed_cost: float = Field(default=0, ge=0, le=MAX_FIXED_COST,
                               description="sunk cost per period; reported, never decides")
-    term_periods: int = Field(default=1, ge=1, description="reserved: periods a block bought is paid and usable")
-    lead_periods: int = Field(default=0, ge=0, description="reserved: periods between purchase and first use")
+    term_periods: int = Field(default=1, ge=1, le=MAX_PERIODS,
+                              description="reserved: periods a block bought is paid and usable")
+    lead_periods: int = Field(default=0, ge=0, le=MAX_PERIODS,
+                              description="reserved: periods between purchase and first use")
     committed: list[Commitment] = Field(default_factory=list, description="reserved: contracts already signed")
     availability: dict[str, float] = Field(
         default_factory=dict, description="spot: fraction of max_chips obtainable per slice id (default 1)")
 
-    @field_validator("max_chips")
+    @field_validator("max_chips", mode="before")
     @classmethod
-    def _nonnegative_chips(cls, value: int | dict[str, int]) -> int | dict[str, int]:
-        for key, chips in (value.items() if isinstance(value, dict) else [("", value)]):
-            if not 0 <= chips <= MAX_CHIPS:
-                raise ValueError(f"max_chips{'.' + key if key else ''} must be >= 0 and less than or equal to "
-                                 f"{MAX_CHIPS:,}, got {chips}")
-        return value
+    def _chips(cls, value: Any) -> Any:
+        return chips_or_per_period(value, "max_chips")
 
     @field_validator("availability")
     @classmethod
@@ -327,7 +342,8 @@ class Pool(Strict):
             raise ValueError(f"a {self.kind} pool needs price_per_chip_hour")
         if self.kind != "reserved":
             for name in ("block_chips", "term_periods", "lead_periods", "committed"):
-                if name in self.model_fields_set and getattr(self, name) not in (1, 0, []):
+                default = type(self).model_fields[name].get_default(call_default_factory=True)
+                if name in self.model_fields_set and getattr(self, name) != default:
                     raise ValueError(f"{name} applies to reserved pools only")
         if self.kind != "spot" and self.availability:
             raise ValueError("availability applies to spot pools only")
@@ -407,7 +423,8 @@ class Options(Strict):
     max_churn_chips: int | dict[str, int] | None = Field(
         default=None, description="per period: chips of replicas added + removed vs the period before "
                                   "(a number, or per period id)")
-    churn_cost_per_chip: float = Field(default=0, ge=0, description="currency per chip moved (added or removed)")
+    churn_cost_per_chip: float = Field(default=0, ge=0, le=MAX_PRICE,
+                                       description="currency per chip moved (added or removed)")
     max_spot_share: float | None = Field(
         default=None, ge=0, le=1, description="at most this share of the chips running in any (period, slice) "
                                                "may be spot capacity (the risk a plan may take on preemption)")
@@ -417,14 +434,10 @@ class Options(Strict):
         description="which estimated operating points the solve uses: central, or conservative (low throughput and "
                     "speed, high TTFT bands from the calibration residuals)")
 
-    @field_validator("max_churn_chips")
+    @field_validator("max_churn_chips", mode="before")
     @classmethod
-    def _nonnegative_churn(cls, value: int | dict[str, int] | None) -> int | dict[str, int] | None:
-        for key, chips in (value.items() if isinstance(value, dict) else [("", value)] if value is not None else []):
-            if not 0 <= chips <= MAX_CHIPS:
-                raise ValueError(f"max_churn_chips{'.' + key if key else ''} must be >= 0 (0: the fleet may not "
-                                 f"move) and less than or equal to {MAX_CHIPS:,}" + (f", got {chips}" if key else ""))
-        return value
+    def _churn_chips(cls, value: Any) -> Any:
+        return value if value is None else chips_or_per_period(value, "max_churn_chips")
 
 
 class ProfileRow(Strict):
@@ -476,9 +489,9 @@ class FleetRow(Strict):
 
     model: str = Field(min_length=1)
     accelerator: str = Field(min_length=1)
-    chips_per_replica: int = Field(ge=1)
+    chips_per_replica: int = Field(ge=1, le=MAX_CHIPS)
     pool: str = Field(min_length=1)
-    replicas: int = Field(ge=0)
+    replicas: int = Field(ge=0, le=MAX_CHIPS)
 
 
 class EstimatorOverrides(Strict):
@@ -1245,10 +1258,19 @@ def cross_check_time(data: dict[str, Any], label: str, origins: dict[str, str],
                     order.index(ends["starts"]) > order.index(ends["through"]):
                 problems.append(Problem(label, f"pools[{i}].committed[{j}].starts",
                                         f"starts {ends['starts']!r} is after through {ends['through']!r}"))
+        problems += _reserved_within_cap(pool, periods or [DEFAULT_PERIOD], label, i)
     options = data.get("options") if isinstance(data.get("options"), dict) else {}
     check_keys(options.get("max_churn_chips"), period_ids, label, "options.max_churn_chips", "period", every=True)
     pools = {p.get("id"): p for _, p in _entries(data, "pools") if isinstance(p.get("id"), str)}
+    fleet_rows: dict[tuple, int] = {}
     for i, row in _entries(data, "fleet"):
+        key = tuple(repr(row.get(c)) for c in ("model", "accelerator", "chips_per_replica", "pool"))
+        if key in fleet_rows:
+            problems.append(Problem(*where("fleet", i, "model"),
+                                    f"duplicate row for {row.get('model')}/{row.get('accelerator')} "
+                                    f"x{row.get('chips_per_replica')} in {row.get('pool')} (first at row "
+                                    f"{fleet_rows[key] + 1}); give one row with the replicas summed"))
+        fleet_rows.setdefault(key, i)
         for column, known in (("model", ids["models"]), ("accelerator", ids["accelerators"]),
                               ("pool", set(pools))):
             value = row.get(column)
@@ -1278,6 +1300,34 @@ def cross_check_time(data: dict[str, Any], label: str, origins: dict[str, str],
 
 DEFAULT_PERIOD = "p1"
 DEFAULT_SLICE = "all"
+
+
+def _reserved_within_cap(pool: dict[str, Any], periods: list[str], label: str, i: int) -> list[Problem]:
+    """A reserved pool's signed contracts fit its cap in every period they cover: a cap below them
+    contradicts a contract that cannot be undone. (A block above the cap is legal: the pool goes unused.)"""
+    block, cap, contracts = pool.get("block_chips", 1), pool.get("max_chips"), pool.get("committed") or []
+    if pool.get("kind") != "reserved" or not _is_number(block) or not isinstance(contracts, list):
+        return []
+    caps = {t: cap.get(t) if isinstance(cap, dict) else cap for t in periods}
+    if not all(_is_number(c) for c in caps.values()):
+        return []
+    problems = []
+    for t, period in enumerate(periods):
+        held = 0
+        for contract in contracts:
+            if not isinstance(contract, dict) or not _is_number(contract.get("blocks")):
+                return problems
+            starts, through = contract.get("starts") or periods[0], contract.get("through")
+            if starts not in periods or through not in periods:
+                return problems
+            if periods.index(starts) <= t <= periods.index(through):
+                held += contract["blocks"] * block
+        if held > caps[period]:
+            problems.append(Problem(label, f"pools[{i}].committed", f"contracts already signed hold {held:,} chips "
+                                                                    f"in {period}, above max_chips {caps[period]:,}; "
+                                                                    f"raise max_chips to at least {held:,} there"))
+            break
+    return problems
 
 
 def _is_number(value: Any) -> bool:

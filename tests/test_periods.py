@@ -294,3 +294,11 @@ def test_diagnosis_names_a_lead_time_that_binds(tmp_path):
     # without the lead time the same caps are enough: the finding is the lead time's, not the caps'
     spec, extra = _spec([RESERVED, {**ON_DEMAND, "max_chips": 4}], periods=P2)
     assert _solve(tmp_path / "no-lead", spec, extra)["status"] == "optimal"
+
+
+def test_hours_beside_periods_is_noted_not_used(tmp_path):
+    # `hours` (100, written by the helper) with periods is legal but unread: the plan says so, once
+    spec, extra = _spec([ON_DEMAND], periods=P2)
+    plan = _solve(tmp_path, spec, extra)
+    assert "hours: 100 is not used: with periods, each period has its own hours" in plan["notes"]
+    assert not any(n.startswith("hours:") for n in _solve(tmp_path / "one", spec)["notes"])
