@@ -38,11 +38,11 @@ def _time(scenario, plan) -> tuple[list[str], dict[str, float], list[str], dict[
         slices = [s["id"] for s in listed]
         weights = {s["id"]: float(s["weight"]) for s in listed}
         curve_hours = {r.hour for r in scenario.load_curve}
-        members = [h for s in listed for h in str(s.get("hours", "")).split(",") if h != ""]
-        if sorted(int(h) for h in members) != sorted(curve_hours):
+        members = [h for s in listed for h in _slice_hours(s)]
+        if sorted(members, key=str) != sorted(curve_hours, key=str):
             problems.append("derived slices do not partition the load curve's hours")
         for s in listed:
-            count = len([h for h in str(s.get("hours", "")).split(",") if h != ""])
+            count = len(_slice_hours(s))
             if not _close(weights[s["id"]], count / max(len(curve_hours), 1)):
                 problems.append(f"slice {s['id']}: weight {weights[s['id']]} != {count} of {len(curve_hours)} hours")
     elif scenario.slices is None:
@@ -50,6 +50,13 @@ def _time(scenario, plan) -> tuple[list[str], dict[str, float], list[str], dict[
     else:
         slices, weights = [s.id for s in scenario.slices], {s.id: float(s.weight) for s in scenario.slices}
     return periods, hours, slices, weights, problems
+
+
+def _slice_hours(listed: dict[str, Any]) -> list[Any]:
+    """A derived slice's curve hours: a list (or, in plans before 2026-11, a comma-joined text)."""
+    hours = listed.get("hours")
+    items = hours if isinstance(hours, list) else [h for h in str(hours or "").split(",") if h != ""]
+    return [int(h) if isinstance(h, int) or (isinstance(h, str) and h.strip().isdigit()) else h for h in items]
 
 
 def _rates(scenario, periods, slices, plan) -> dict[tuple[str, str, str], float]:
@@ -60,7 +67,7 @@ def _rates(scenario, periods, slices, plan) -> dict[tuple[str, str, str], float]
         for r in scenario.load_curve:
             by_hour[r.workload][r.hour] = r.requests_per_s
         for s in plan.get("slices") or []:
-            members = [int(h) for h in str(s.get("hours", "")).split(",") if h != ""]
+            members = _slice_hours(s)
             for workload, series in by_hour.items():
                 curve[(workload, s["id"])] = sum(series.get(h, 0.0) for h in members) / max(len(members), 1)
     rates = {}

@@ -255,9 +255,11 @@ def _report_outcome(doc, out_dir: Path) -> None:
         cost = doc["cost"]
         gap = doc["objective"]["gap"]
         periods = len(doc.get("periods") or [None])
-        span = (f"{cost['period']:,.0f} for the period" if periods == 1
-                else f"{cost['total']:,.0f} over {periods} periods")
-        _log(f"{status}: {cost['per_hour']:,.2f} {doc['scenario']['currency']}/h ({span}), "
+        # one period: the running cost (shedding is reported apart); several: the objective, the horizon's
+        # total (churn and contracts' terms past it included) per hour, so the two figures agree
+        per_hour, span = ((cost["per_hour"], f"{cost['period']:,.0f} for the period") if periods == 1
+                          else (doc["objective"]["value"], f"{cost['total']:,.0f} over {periods} periods"))
+        _log(f"{status}: {per_hour:,.2f} {doc['scenario']['currency']}/h ({span}), "
              f"gap {gap if gap is not None else 'unknown'}; plan in {out_dir}/")
     elif status == "infeasible":
         _log(f"infeasible: no plan meets every hard constraint; diagnosis in {out_dir}/plan.json")

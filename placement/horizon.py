@@ -135,7 +135,7 @@ def derive_slices(scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFrame]:
         names.append(f"peak-{'+'.join(owners)}")
     names += [f"c{i + 1}" for i in range(label.max() + 1 - len(peaks))]
     weights = np.bincount(label, minlength=len(names)) / len(hours)
-    members = [",".join(str(h) for h in hours[label == k]) for k in range(len(names))]
+    members = [[int(h) for h in hours[label == k]] for k in range(len(names))]
     slices = pd.DataFrame({"slice": names, "weight": weights, "hours": members})
     sums = np.zeros((len(names), len(workloads)))
     np.add.at(sums, label, load)

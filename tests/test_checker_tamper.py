@@ -859,18 +859,26 @@ def curved(tmp_path_factory):
 def test_slices_derived_from_a_load_curve(curved):
     loaded, plan, table = curved
     assert check_plan(loaded, plan, table) == []
-    assert plan["slices"] == [{"id": "peak-w", "weight": 0.25, "hours": "2"}, {"id": "c1", "weight": 0.75,
-                                                                            "hours": "0,1,3"}]
+    assert plan["slices"] == [{"id": "peak-w", "weight": 0.25, "hours": [2]}, {"id": "c1", "weight": 0.75,
+                                                                            "hours": [0, 1, 3]}]
     assert plan["cost"]["total"] == 7500.0
 
     def priced(total):
         return {"total": total, "per_hour": total / 200}
 
     def hour_dropped(p):  # c1 lists hours 0 and 1 only, weighted as such: hour 3 belongs to no slice
-        p["slices"][1].update(hours="0,1", weight=0.5)
+        p["slices"][1].update(hours=[0, 1], weight=0.5)
         p["cost"].update(priced(6000.0))
         p["objective"]["value"] = 30.0
     assert violations(curved, hour_dropped) == ["derived slices do not partition the load curve's hours"]
+
+    def old_text_form(p):  # plans written before the hours were a list said "0,1,3": still read
+        p["slices"][1]["hours"], p["slices"][0]["hours"] = "0,1,3", "2"
+    assert violations(curved, old_text_form) == []
+
+    def junk_hours(p):  # hours that are not the curve's: reported, not a traceback
+        p["slices"][1]["hours"] = ["zero", 1, 3]
+    assert violations(curved, junk_hours)[0] == "derived slices do not partition the load curve's hours"
 
     def misweighted(p):  # 0.7 of the hours for c1's 3 of 4
         p["slices"][1]["weight"] = 0.7

@@ -239,7 +239,7 @@ def test_slices_derived_from_a_load_curve_keep_each_peak_alone(tmp_path):
     extra["load_curve"] = [{"workload": "w", "hour": h, "requests_per_s": r} for h, r in enumerate(rates)]
     plan = _solve(tmp_path, spec, extra, slices={"count": 3})
     slices = {s["id"]: (s["weight"], s["hours"]) for s in plan["slices"]}
-    assert slices == {"peak-w": (0.125, "2"), "c1": (0.375, "0,1,3"), "c2": (0.5, "4,5,6,7")}
+    assert slices == {"peak-w": (0.125, [2]), "c1": (0.375, [0, 1, 3]), "c2": (0.5, [4, 5, 6, 7])}
     assert plan["cost"]["total"] == pytest.approx(3.0 * 850)
     # requests over the period are kept: the slices' mean rate is the curve's
     assert sum(w * r for w, r in ((0.125, 30), (0.375, 10), (0.5, 2))) == pytest.approx(sum(rates) / 8)
@@ -302,3 +302,23 @@ def test_hours_beside_periods_is_noted_not_used(tmp_path):
     plan = _solve(tmp_path, spec, extra)
     assert "hours: 100 is not used: with periods, each period has its own hours" in plan["notes"]
     assert not any(n.startswith("hours:") for n in _solve(tmp_path / "one", spec)["notes"])
+
+
+def test_headline_per_hour_agrees_with_the_horizon_total(tmp_path, capsys):
+    # the churn-priced case above: 3,600 over 300 hours is 12.00 an hour, churn included (the pools alone
+    # are 12.00 too); raise the churn price so keeping the idle replica is the cheaper plan no longer:
+    # 11 x 300 + 2 x 100 = 3,500 over 300 hours = 11.67/h, while the pools alone run 11.00/h
+    import yaml
+
+    from placement.cli import main
+
+    spec, extra = _spec([ON_DEMAND], periods=P2 + [{"id": "q3", "hours": 100}])
+    extra["fleet"] = [{"model": "m", "accelerator": "g", "chips_per_replica": 1, "pool": "od", "replicas": 4}]
+    extra["demand"] = _demand([4, 3, 4])
+    plan = _solve(tmp_path, spec, extra, churn_cost_per_chip=100.0)
+    assert plan["cost"]["total"] == pytest.approx(3500)
+    assert plan["objective"]["value"] == pytest.approx(3500 / 300) != pytest.approx(plan["cost"]["per_hour"])
+    capsys.readouterr()
+    assert main(["solve", str(tmp_path / "scenario.yaml"), "--out", str(tmp_path / "plan")]) == 0
+    assert "optimal: 11.67 USD/h (3,500 over 3 periods)" in capsys.readouterr().err
+    assert yaml.safe_load((tmp_path / "plan" / "plan.json").read_text())["cost"]["total"] == pytest.approx(3500)
