@@ -617,8 +617,11 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
                     problems += table_problems
                 data = {**data, "profiles": None}
             else:
-                rows, table_problems = (read_csv_records(text, value, TABLE_KEY_COLUMNS.get(key, ("id",)))
+                rows, table_problems = (read_csv_records(text, value, TABLE_KEY_COLUMNS.get(key, ("id",)),
+                                                         ROW_TABLES.get(key))
                                         if text is not None else ([], []))
+                if text is not None and not table_problems and not rows and key in ROW_TABLES:
+                    table_problems = [Problem(value, key, f"has no rows; give rows, or drop `{key}:`")]
                 problems += table_problems
                 data = {**data, key: rows}
     data = resolve_catalog_references(data, label, problems)
@@ -928,18 +931,28 @@ def _other_delimiter(header: str) -> str | None:
 
 
 TABLE_KEY_COLUMNS = {"demand": ("workload",), "load_curve": ("workload",), "fleet": ("model", "pool")}
+ROW_TABLES: dict[str, type[BaseModel]] = {"demand": DemandRow, "load_curve": LoadCurveRow, "fleet": FleetRow}
 
 
-def read_csv_records(text: str, label: str, required: tuple[str, ...] = ("id",)) -> tuple[list[dict[str, Any]],
-                                                                                           list[Problem]]:
+def read_csv_records(text: str, label: str, required: tuple[str, ...] = ("id",),
+                     row_model: type[BaseModel] | None = None) -> tuple[list[dict[str, Any]], list[Problem]]:
     """Read the text of a CSV table of accelerators/models/pools into records pydantic validates.
 
     Columns `dense_tflops_<precision>` fold into `dense_tflops`, `quality_<metric>` into `quality`.
-    Empty cells mean "not given".
+    Empty cells mean "not given". A table of plain rows (`row_model`: demand, load_curve, fleet) has its
+    header checked first, so a missing or unknown column is one problem, not one per row.
     """
     frame, problems = _read_csv(text, label, required)
     if frame is None:
         return [], problems
+    if row_model is not None:
+        fields = row_model.model_fields
+        missing = [name for name, field in fields.items() if field.is_required() and name not in frame.columns]
+        unknown = [column for column in frame.columns if column not in fields]
+        if missing or unknown:
+            said = ([f"lacks column(s) {missing}"] if missing else []) + \
+                ([f"has unknown column(s) {unknown}"] if unknown else [])
+            return [], [Problem(label, "header", f"{' and '.join(said)}; its columns are {list(fields)}")]
     records = []
     for _, row in frame.iterrows():
         record: dict[str, Any] = {}
@@ -1221,8 +1234,8 @@ def cross_check_time(data: dict[str, Any], label: str, origins: dict[str, str],
         problems.append(Problem(label, "options.slices", "options.slices derives slices from load_curve; "
                                                           "give load_curve or list `slices:`"))
     for field in ("demand", "load_curve"):
-        if data.get(field) == []:
-            problems.append(Problem(origins.get(field, label), field, f"has no rows; give rows, or drop `{field}:`"))
+        if data.get(field) == [] and field not in origins:   # a table's own emptiness is said where it is read
+            problems.append(Problem(label, field, f"has no rows; give rows, or drop `{field}:`"))
     slice_ids = set(slices) if slices is not None else ({DEFAULT_SLICE} if not derived else None)
     weights = [item.get("weight") for _, item in _entries(data, "slices")]
     if slices is not None and all(isinstance(w, (int, float)) for w in weights) and weights:

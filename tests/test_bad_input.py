@@ -365,3 +365,23 @@ def test_load_curve_mutation_is_named_before_solving(tmp_path, description, edit
     for fragment in expected:
         assert fragment in message, message
     assert main(["validate", str(path)]) == 3
+
+
+@pytest.mark.parametrize("header,said", [
+    ("workload,period,requests_per_s", "lacks column(s) ['slice']"),
+    ("workload,period,slice,requests_per_s,note", "has unknown column(s) ['note']"),
+])
+def test_a_row_table_with_a_wrong_header_is_one_problem(tmp_path, header, said):
+    import yaml
+
+    path = _scenario(tmp_path)
+    doc = yaml.safe_load(path.read_text())
+    doc["demand"] = "demand.csv"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    cells = {"workload": "w", "period": "p1", "slice": "all", "requests_per_s": "3", "note": "x"}
+    rows = [",".join(cells[c] for c in header.split(","))] * 5
+    (tmp_path / "demand.csv").write_text("\n".join([header] + rows) + "\n")
+    with pytest.raises(InputError) as caught:
+        load_scenario(path)
+    assert [(p.file, p.field) for p in caught.value.problems] == [("demand.csv", "header")]
+    assert said in str(caught.value)
