@@ -186,6 +186,21 @@ def elastic_findings(scenario: Scenario, cells: pd.DataFrame, candidates: pd.Dat
     return elastic_findings_for_sets(sets, settings, known)
 
 
+def _idle_fleet(sets) -> str:
+    """The running fleet's rows that serve no workload of this scenario (no operating point of theirs meets
+    any bucket's SLO, context or memory, or a chips_per_replica that does not exist): they must all move."""
+    serving = set(sets.arcs["deployment"].tolist())
+    rows = sets.placements.merge(sets.deployments, left_on="deployment", right_index=True)
+    idle = rows[(sets.fleet > 0) & ~rows["deployment"].isin(serving).to_numpy()]
+    if not len(idle):
+        return ""
+    fleet = sets.fleet[idle.index.to_numpy()]
+    named = [f"{r.model}/{r.accelerator} x{r.chips_per_replica} in {r.pool} ({n:,.0f} replicas)"
+             for r, n in zip(idle.itertuples(), fleet)]
+    return (f". The running fleet's {', '.join(named)} serve no workload here (no operating point passes the "
+            "SLOs, context and memory): check those fleet rows")
+
+
 def elastic_findings_for_sets(sets, settings: SolverSettings,
                               known: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The elastic model on given index sets: caps, churn limits, mean-quality floors and must-serve coverage
@@ -237,7 +252,8 @@ def elastic_findings_for_sets(sets, settings: SolverSettings,
                 "kind": "churn", "period": row["period"], "chips_needed": limit + row["value"],
                 "max_churn_chips": limit, "relax_by_chips": float(np.ceil(row["value"] - 1e-9)),
                 "message": (f"{row['period']}: the plan must move {limit + row['value']:,.0f} chips, "
-                            f"max_churn_chips is {limit:,.0f}; raise it by {np.ceil(row['value'] - 1e-9):,.0f}"),
+                            f"max_churn_chips is {limit:,.0f}; raise it by {np.ceil(row['value'] - 1e-9):,.0f}"
+                            + (_idle_fleet(sets) if t == 0 else "")),
             })
     quality = model.labelled("quality_slack", result.x)
     floors = sets.workloads.set_index("workload")["min_mean"]

@@ -322,3 +322,14 @@ def test_headline_per_hour_agrees_with_the_horizon_total(tmp_path, capsys):
     assert main(["solve", str(tmp_path / "scenario.yaml"), "--out", str(tmp_path / "plan")]) == 0
     assert "optimal: 11.67 USD/h (3,500 over 3 periods)" in capsys.readouterr().err
     assert yaml.safe_load((tmp_path / "plan" / "plan.json").read_text())["cost"]["total"] == pytest.approx(3500)
+
+
+def test_churn_diagnosis_names_fleet_rows_that_serve_nothing(tmp_path):
+    # the running fleet is 3 replicas of m on 2 g chips: no operating point exists for that size, so they
+    # serve nothing; q1 needs 2 replicas of 1 chip, so at least 2 chips move, and the limit is 1
+    spec, extra = _spec([ON_DEMAND], rate=2, periods=P2)
+    extra["fleet"] = [{"model": "m", "accelerator": "g", "chips_per_replica": 2, "pool": "od", "replicas": 3}]
+    plan = _solve(tmp_path, spec, extra, max_churn_chips=1)
+    assert plan["status"] == "infeasible"
+    [churn] = [f for f in plan["diagnosis"] if f["kind"] == "churn" and f["period"] == "q1"]
+    assert "The running fleet's m/g x2 in od (3 replicas) serve no workload here" in churn["message"]
