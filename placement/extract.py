@@ -106,8 +106,10 @@ def solution_from_arrays(sets: IndexSets, share: np.ndarray, placed: np.ndarray,
     np.add.at(load, arcs["deployment"].to_numpy(), rate * share / usable[:, None, None])
     needed = np.ceil(load - REPLICA_EPS).clip(min=0)
     running = trim_replicas(sets, placed, needed)                      # (placements, T, S)
-    fleet = running.max(axis=2) if fleet is None else fleet
-    running = keep_rented_fleet_running(sets, placed, running, fleet)
+    if fleet is None:       # untracked: each period's largest slice
+        fleet = running.max(axis=2)
+    else:                   # the solver's, held to spare churn: the trim must not undercut it
+        running = keep_rented_fleet_running(sets, placed, running, fleet)
     replicas = _replica_rows(sets, running, periods, slices, load)
     fleet_rows = _fleet_rows(sets, fleet, periods)
 
