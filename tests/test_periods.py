@@ -175,6 +175,20 @@ def test_churn_limit_may_keep_rented_replicas_running(tmp_path):
     assert any("largest slice" in v for v in check_plan(loaded, tampered, table))
 
 
+def test_churn_limit_keeps_a_rented_fleet_running_in_one_slice(tmp_path):
+    # two half-weight slices; 5 on-demand replicas run; q1 needs 3 (peak) and 2 (base), q2 4 and 2; at most
+    # 1 chip moved per period. The fleet goes 5 -> 4 -> 4, running in one slice of q1 beyond its need, the
+    # other slices at their need: (4 + 2 + 4 + 2) replica-slices x 3.0 x 50 h = 1,800.
+    spec, extra = _spec([ON_DEMAND], periods=P2, slices=[{"id": "peak", "weight": 0.5}, {"id": "base", "weight": 0.5}])
+    extra["fleet"] = [{"model": "m", "accelerator": "g", "chips_per_replica": 1, "pool": "od", "replicas": 5}]
+    extra["demand"] = [{"workload": "w", "period": t, "slice": s, "requests_per_s": r}
+                       for t, s, r in (("q1", "peak", 3), ("q1", "base", 2), ("q2", "peak", 4), ("q2", "base", 2))]
+    plan = _solve(tmp_path, spec, extra, max_churn_chips=1)
+    assert plan["cost"]["total"] == pytest.approx(1800)
+    assert [r["replicas"] for r in plan["fleet"]] == [4, 4]
+    assert sorted(r["replicas"] for r in plan["replicas"] if r["period"] == "q1") == [2, 4]
+
+
 def test_churn_cost_may_keep_an_idle_rented_replica(tmp_path):
     # 4 on-demand replicas run; q1, q2, q3 need 4, 3, 4. Releasing one in q2 and renting it back in q3 moves
     # 2 chips (400 at 200 a chip) to save one replica-quarter (300): keeping 4 throughout costs
