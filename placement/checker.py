@@ -264,10 +264,15 @@ def check_plan(loaded: LoadedScenario, plan: dict[str, Any], table: pd.DataFrame
                 if spot > share * total + TOL * max(1.0, total):
                     problems.append(f"{period}/{slice_}: {spot} of {total} chips on spot > max_spot_share {share}")
 
+    prices = {p.id: p.price for p in scenario.pools}
     for row in (plan.get("cost") or {}).get("by_pool") or []:
         if "billed_chip_hours" in row and not _close(float(row["billed_chip_hours"]), billed[row.get("pool")], 1e-7):
             problems.append(f"cost.by_pool {row.get('pool')}: billed_chip_hours {row['billed_chip_hours']} != "
                             f"{billed[row.get('pool')]} recomputed from the rows")
+        bill = billed[row.get("pool")] * prices.get(row.get("pool"), 0.0)
+        if "total" in row and not _close(float(row["total"]), bill, 1e-7):
+            problems.append(f"cost.by_pool {row.get('pool')}: total {row['total']} != {bill} recomputed from the rows "
+                            "(its periods and any term past the last)")
 
     churn_cost, fleet_problems = _fleet_and_churn(scenario, plan, periods, placed)
     problems += fleet_problems

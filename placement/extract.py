@@ -42,6 +42,7 @@ class Solution:
     # per pool: chip-hours billed at its price, beyond-horizon terms included; the plan's cost moves by
     # this much per unit of the pool's price (what a break-even search needs, any number of periods)
     billed_chip_hours: dict = field(default_factory=dict)
+    beyond_by_pool: dict = field(default_factory=dict)   # per reserved pool: its terms paid after the last period
 
     @property
     def pools_total(self) -> float:
@@ -118,7 +119,8 @@ def solution_from_arrays(sets: IndexSets, share: np.ndarray, placed: np.ndarray,
     used = np.zeros((len(sets.pools), T, S))
     np.add.at(used, pool_of, running * chips[:, None, None])
     bought = choose_blocks(sets, used, solver_blocks) if bought is None else bought
-    pools, commitments, paid, beyond, billed = _pool_rows(sets, used, bought, periods)
+    pools, commitments, paid, beyond_by_pool, billed = _pool_rows(sets, used, bought, periods)
+    beyond = float(sum(beyond_by_pool.values()))
     churn = _churn(sets, fleet, periods)
     by_period = pd.DataFrame({"period": periods, "pools": paid.sum(axis=0), "churn": churn["cost"].to_numpy(),
                               "unserved_penalty": penalty.sum(axis=(0, 2)), "hours": horizon.hours})
@@ -128,7 +130,7 @@ def solution_from_arrays(sets: IndexSets, share: np.ndarray, placed: np.ndarray,
     total = float(by_period["total"].sum() + beyond)
     fixed = _fixed_cost(sets)
     return Solution(routing, unserved, replicas, fleet_rows, pools, commitments, by_period, churn, total, beyond,
-                    horizon.total_hours, fixed, billed_chip_hours=billed)
+                    horizon.total_hours, fixed, billed_chip_hours=billed, beyond_by_pool=beyond_by_pool)
 
 
 def trim_replicas(sets: IndexSets, placed: np.ndarray, needed: np.ndarray) -> np.ndarray:
@@ -231,7 +233,7 @@ def _pool_rows(sets, used, bought, periods):
     horizon = sets.horizon
     rows, commitments = [], []
     paid = np.zeros((len(sets.pools), len(periods)))
-    beyond = 0.0
+    beyond = {}
     billed = {}
     pools = sets.pools
     for i, pool in enumerate(pools.itertuples(index=False)):
@@ -242,7 +244,7 @@ def _pool_rows(sets, used, bought, periods):
             active_blocks = sets.committed[i] + reserved.window(sets, np.array([i]))[0].T.astype(float) @ bought[i]
             committed = active_blocks * block
             paid[i], after = reserved.period_cost(pool, bought[i], horizon.hours)
-            beyond += after
+            beyond[pool.pool] = float(after)
             unit, unit_after = reserved.period_cost(at_unit_price, bought[i], horizon.hours)
             billed[pool.pool] = float(unit.sum() + unit_after)
             for tau in np.flatnonzero(bought[i]):

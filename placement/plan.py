@@ -130,7 +130,9 @@ def _cost(solution, scenario) -> dict[str, Any]:
         "beyond_horizon": solution.beyond_horizon,
         "fixed": solution.fixed,
         "fixed_cost_period": float(pools.drop_duplicates("pool")["fixed_cost"].sum()),
-        "by_pool": [{"pool": p, "kind": k, "per_hour": c / solution.total_hours, "total": c,
+        # a pool's whole bill: its periods, and for reserved pools the terms past the last period
+        "by_pool": [{"pool": p, "kind": k, "per_hour": (c + solution.beyond_by_pool.get(p, 0.0)) / solution.total_hours,
+                     "total": c + solution.beyond_by_pool.get(p, 0.0),
                      "billed_chip_hours": solution.billed_chip_hours.get(p, 0.0)}
                     for p, k, c in zip(by_pool["pool"], by_pool["kind"], by_pool["cost"])],
         "by_period": [{"period": row["period"], "total": row["total"], "per_hour": row["total"] / row["hours"],

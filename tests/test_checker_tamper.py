@@ -98,8 +98,8 @@ def fleet_follows_replicas(plan):
 
 
 def billed_follows_rows(loaded, plan):
-    """cost.by_pool's billed chip-hours rebuilt from the replica and commitment rows, so a tamper of those
-    rows breaks only the rule under test."""
+    """cost.by_pool's billed chip-hours and totals rebuilt from the replica and commitment rows, so a tamper
+    of those rows breaks only the rule under test."""
     pools = {p.id: p for p in loaded.scenario.pools}
     periods = [p["id"] for p in plan["periods"]]
     hours = {p["id"]: p["hours"] for p in plan["periods"]}
@@ -122,6 +122,8 @@ def billed_follows_rows(loaded, plan):
             billed[pool.id] += c["blocks"] * pool.block_chips * term
     for row in plan["cost"].get("by_pool", []):
         row["billed_chip_hours"] = billed.get(row["pool"], 0.0)
+        if "total" in row:  # and the pool's bill, which is its chip-hours at its price
+            row["total"] = row["billed_chip_hours"] * pools[row["pool"]].price
 
 
 def violations(solved, edit, fleet_follows=True, billed_follows=True) -> list[str]:

@@ -94,6 +94,18 @@ def test_term_that_outlives_the_horizon_is_paid_in_full(tmp_path):
     assert plan["cost"]["total"] == pytest.approx(4000)
     assert plan["cost"]["beyond_horizon"] == pytest.approx(2000)
     assert plan["commitments"][0]["last_period"] == "q2+2"
+    # the pool's bill holds its whole term; the periods' totals plus what falls beyond make the total
+    assert [(r["pool"], r["total"]) for r in plan["cost"]["by_pool"]] == [("res", 4000.0), ("od", 0.0)]
+    assert sum(r["total"] for r in plan["cost"]["by_period"]) + 2000 == pytest.approx(4000)
+    from placement.checker import check_plan
+    from placement.profiles import profile_table
+    from placement.scenario import load_scenario
+
+    loaded = load_scenario(tmp_path / "b" / "scenario.yaml")
+    tampered = copy.deepcopy(plan)
+    tampered["cost"]["by_pool"][0]["total"] = 2000.0   # the horizon's part only
+    assert any("cost.by_pool res: total 2000.0 != 4000.0" in v
+               for v in check_plan(loaded, tampered, profile_table(loaded)))
 
 
 def test_signed_contracts_are_used_first_and_sunk(tmp_path):
