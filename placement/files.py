@@ -39,6 +39,16 @@ def _contents(folder: Path) -> set[str]:
     return {p.relative_to(folder).as_posix() for p in folder.rglob("*")} - {PLAN_MARKER}
 
 
+def foreign_files(folder: Path, also_ours: tuple[str, ...] = ()) -> list[str]:
+    """What a plan folder holds beyond what its marker lists (and `also_ours`, written beside the plan by
+    the caller); nothing for a marker from before the list. A folder with no marker is all foreign."""
+    marker = folder / PLAN_MARKER
+    if not marker.is_file():
+        return sorted(_contents(folder) - set(also_ours))
+    written = _written(marker)
+    return sorted(_contents(folder) - written - set(also_ours)) if written is not None else []
+
+
 def _written(marker: Path) -> set[str] | None:
     """The paths a marker lists; None for a marker from before the list (its folder is replaced as a whole)."""
     lines = marker.read_text(errors="replace").splitlines()
@@ -136,8 +146,7 @@ def check_replaceable_folder(out_dir: Path, inputs: list[Path] = ()) -> None:
     if not ((out_dir / PLAN_MARKER).is_file() and (out_dir / "plan.json").is_file()):
         raise InputError.single(label, "--out", f"exists and is not a plan folder (no {PLAN_MARKER} beside "
                                                 f"plan.json), so it is left as it is; {fix}")
-    written = _written(out_dir / PLAN_MARKER)
-    foreign = sorted(_contents(out_dir) - written) if written is not None else []
+    foreign = foreign_files(out_dir)
     if foreign:
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise InputError.single(label, "--out", f"is a plan folder, but holds what placement did not write "

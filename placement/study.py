@@ -388,7 +388,7 @@ def run_study(study: Study | str | Path, out_dir: str | Path | None = None, jobs
     _claim(out, study)
     done = {case.name: record for case in study.cases if (record := read_record(out, case)) is not None}
     todo = [case for case in study.cases if case.name not in done]
-    _forget_stale(out, study)
+    _forget_stale(out, study, log)
     log(f"study {study.name}: {len(study.cases)} cases, {len(done)} already done, {len(todo)} to run")
     started = time.perf_counter()
     records = dict(done)
@@ -438,13 +438,21 @@ def _claim(out: Path, study: Study) -> None:
     _write_atomic(out / STUDY_MARKER, json.dumps(marker, indent=1, default=str) + "\n")
 
 
-def _forget_stale(out: Path, study: Study) -> None:
-    """Case folders of an earlier, larger version of the study would mislead: remove them."""
+def _forget_stale(out: Path, study: Study, log: Callable[[str], None] = lambda _: None) -> None:
+    """Case folders of an earlier, larger version of the study would mislead: remove them, unless they
+    hold something the study did not write (a user's note), which is never deleted: those are said."""
+    from placement.files import foreign_files
+
     names = {case.name for case in study.cases}
     cases_dir = out / "cases"
     if cases_dir.is_dir():
-        for folder in cases_dir.iterdir():
+        for folder in sorted(cases_dir.iterdir()):
             if folder.is_dir() and folder.name.startswith("case-") and folder.name not in names:
+                foreign = foreign_files(folder, also_ours=(RECORD,))
+                if foreign:
+                    log(f"kept {folder}: no longer a case of this study, but it holds {', '.join(foreign[:3])}, "
+                        "which the study did not write")
+                    continue
                 shutil.rmtree(folder, ignore_errors=True)
 
 

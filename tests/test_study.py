@@ -74,6 +74,19 @@ def test_resume_reruns_only_missing_cases(tmp_path):
     assert third.ran == ["case-001", "case-002"]
 
 
+def test_a_smaller_study_forgets_its_old_cases_but_not_a_users_note(tmp_path):
+    path = _study_file(tmp_path, PRICE_AND_DEMAND)
+    run_study(path, tmp_path / "out", jobs=1, log=lambda _: None)
+    cases = tmp_path / "out" / "cases"
+    (cases / "case-004" / "notes.md").write_text("mine")
+    path.write_text(path.read_text().replace("- 2.0\n", ""))   # one demand scale: cases 001-002
+    said = []
+    run_study(path, tmp_path / "out", jobs=1, log=said.append)
+    assert sorted(p.name for p in cases.iterdir()) == ["case-001", "case-002", "case-004"]
+    assert (cases / "case-004" / "notes.md").read_text() == "mine"
+    assert any("kept" in line and "case-004" in line and "notes.md" in line for line in said)
+
+
 def test_a_failed_case_is_recorded_and_the_study_goes_on(tmp_path):
     vary = [{"path": "pools[od].price_per_chip_hour", "values": [-1.0, 3.0]}]
     result = run_study(_study_file(tmp_path, vary), tmp_path / "out", jobs=1, log=lambda _: None)
