@@ -59,8 +59,11 @@ def build(model, relax: bool) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
 
 
 def _solver(settings: SolverSettings, log_path: str):
+    # CBC is given `threads` only above 1: PuLP's bundled CBC 2.10.3 with `threads 1` now and then sat idle
+    # until its time limit on a three-variable model (2 runs in 100; 0 in 100 without it, or with 2)
+    cbc_threads = settings.threads if settings.threads > 1 else None
     common = dict(msg=False, timeLimit=settings.time_limit_s, gapRel=settings.mip_gap,
-                  threads=settings.threads if settings.engine == "cbc" else HIGHS_THREADS)
+                  threads=cbc_threads if settings.engine == "cbc" else HIGHS_THREADS)
     if settings.engine == "cbc":
         # PuLP's bundled CBC binary; PuLP 4 moves it to the pulp[cbc] extra (pyproject pins pulp < 4).
         # Heuristics off: PuLP's bundled CBC 2.10.3 can stop at a heuristic's solution at the root and
