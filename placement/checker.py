@@ -274,7 +274,7 @@ def check_plan(loaded: LoadedScenario, plan: dict[str, Any], table: pd.DataFrame
             problems.append(f"cost.by_pool {row.get('pool')}: total {row['total']} != {bill} recomputed from the rows "
                             "(its periods and any term past the last)")
 
-    churn_cost, fleet_problems = _fleet_and_churn(scenario, plan, periods, placed)
+    churn_cost, fleet_problems = _fleet_and_churn(scenario, plan, periods, placed, blocks_active)
     problems += fleet_problems
     total = cost + churn_cost + penalty
     horizon_hours = sum(hours.values())
@@ -358,7 +358,7 @@ def _contracts(scenario, plan, periods, hours):
     return active, paid, chip_hours, problems
 
 
-def _fleet_and_churn(scenario, plan, periods, placed) -> tuple[float, list[str]]:
+def _fleet_and_churn(scenario, plan, periods, placed, blocks_active) -> tuple[float, list[str]]:
     """The fleet of a period holds every slice's replicas (on rented chips it is its largest slice: they are
     paid only while they run); chips moved per period within max_churn_chips.
 
@@ -390,9 +390,27 @@ def _fleet_and_churn(scenario, plan, periods, placed) -> tuple[float, list[str]]
         if pool is not None and pool.kind in ("on_demand", "spot") and pool.price > 0 and count > largest[key]:
             problems.append(f"fleet of {key[0]}/{key[1]} x{key[2]} in {key[3]}, {key[4]}: {count} > {largest[key]} "
                             f"replicas running in its largest slice ({pool.kind} chips are paid only while they run)")
+    # With churn limited or priced the fleet is what stays deployed, so a pool's whole fleet fits its cap and,
+    # on reserved chips, its contracts. Otherwise it only reports each deployment's largest slice (different
+    # deployments may peak in different slices), and each deployment's fits the cap.
+    tracked = scenario.options.max_churn_chips is not None or scenario.options.churn_cost_per_chip > 0
+    held: dict[tuple[str, str], int] = defaultdict(int)
     for (model, accel, chips, pool, period), count in fleet.items():
-        if pool in pools and count * chips > pools[pool].cap(period):
-            problems.append(f"fleet in {pool}, {period}: {count * chips} chips > max_chips {pools[pool].cap(period)}")
+        key = (pool, period) if tracked else (pool, period, model, accel, chips)
+        held[key] = held[key] + count * chips
+    running: dict[tuple[str, str, str], int] = defaultdict(int)
+    for (model, accel, chips, pool, period, slice_), count in placed.items():
+        running[(pool, period, slice_)] += count * chips
+    for (pool, period, *_), chips in sorted(held.items()):
+        if pool in pools and chips > pools[pool].cap(period):
+            problems.append(f"fleet in {pool}, {period}: {chips} chips > max_chips {pools[pool].cap(period)}")
+        busiest = max((n for (p, t, _), n in running.items() if (p, t) == (pool, period)), default=0)
+        # beyond its busiest slice (that slice's own rule covers the rest): held chips need contracts too
+        if tracked and pool in pools and pools[pool].kind == "reserved" and chips > busiest and \
+                chips > blocks_active.get((pool, period), 0) * pools[pool].block_chips:
+            problems.append(f"fleet in {pool}, {period}: {chips} chips > "
+                            f"{blocks_active.get((pool, period), 0) * pools[pool].block_chips} under active contracts "
+                            "(a replica held on reserved chips needs them under contract)")
     before: dict[tuple, int] = defaultdict(int)
     for row in scenario.fleet or []:
         before[(row.model, row.accelerator, row.chips_per_replica, row.pool)] += row.replicas

@@ -107,7 +107,8 @@ def solution_from_arrays(sets: IndexSets, share: np.ndarray, placed: np.ndarray,
     np.add.at(load, arcs["deployment"].to_numpy(), rate * share / usable[:, None, None])
     needed = np.ceil(load - REPLICA_EPS).clip(min=0)
     running = trim_replicas(sets, placed, needed)                      # (placements, T, S)
-    if fleet is None:       # untracked: each period's largest slice
+    tracked = fleet is not None
+    if not tracked:         # untracked: each period's largest slice
         fleet = running.max(axis=2)
     else:                   # the solver's, held to spare churn: the trim must not undercut it
         running = keep_rented_fleet_running(sets, placed, running, fleet)
@@ -118,7 +119,10 @@ def solution_from_arrays(sets: IndexSets, share: np.ndarray, placed: np.ndarray,
     pool_of = sets.placements["pool_position"].to_numpy()
     used = np.zeros((len(sets.pools), T, S))
     np.add.at(used, pool_of, running * chips[:, None, None])
-    bought = choose_blocks(sets, used, solver_blocks) if bought is None else bought
+    held = np.zeros((len(sets.pools), T))     # chips each pool's fleet holds, when it is the solver's
+    if tracked:
+        np.add.at(held, pool_of, fleet * chips[:, None])
+    bought = choose_blocks(sets, np.maximum(used.max(axis=2), held), solver_blocks) if bought is None else bought
     pools, commitments, paid, beyond_by_pool, billed = _pool_rows(sets, used, bought, periods)
     beyond = float(sum(beyond_by_pool.values()))
     churn = _churn(sets, fleet, periods)
@@ -173,20 +177,21 @@ def keep_rented_fleet_running(sets: IndexSets, placed: np.ndarray, running: np.n
     return out
 
 
-def choose_blocks(sets: IndexSets, used: np.ndarray, solver_blocks: np.ndarray | None) -> np.ndarray:
-    """Blocks bought per (reserved pool, period): the cheapest whole blocks holding the chips used.
+def choose_blocks(sets: IndexSets, held: np.ndarray, solver_blocks: np.ndarray | None) -> np.ndarray:
+    """Blocks bought per (reserved pool, period): the cheapest whole blocks holding the chips `held`
+    (pools, T): the most any slice runs, or the fleet held there to spare churn if more.
 
-    Single period: ceil(used / block) - signed. Several: the solver's purchases, lowered greedily from the
-    last period back while every active window still holds the chips used (so a trimmed plan never pays for
+    Single period: ceil(held / block) - signed. Several: the solver's purchases, lowered greedily from the
+    last period back while every active window still holds those chips (so a trimmed plan never pays for
     blocks it no longer needs).
     """
     positions = np.flatnonzero(sets.pools["kind"].to_numpy() == "reserved")
-    T = used.shape[1]
+    T = held.shape[1]
     bought = np.zeros((len(sets.pools), T))
     if not len(positions):
         return bought
     block = sets.pools["block_chips"].to_numpy(dtype=float)
-    need = np.ceil(used.max(axis=2) / block[:, None] - 1e-9) - sets.committed   # blocks to buy, per period
+    need = np.ceil(held / block[:, None] - 1e-9) - sets.committed               # blocks to buy, per period
     active = reserved.window(sets, positions)                                     # (R, tau, t)
     for r, p in enumerate(positions):
         if T == 1 or solver_blocks is None:

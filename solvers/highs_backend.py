@@ -10,6 +10,7 @@ reported bound is HiGHS's own dual bound (`mip_dual_bound`), a MIP can start fro
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import highspy
 import numpy as np
@@ -58,9 +59,44 @@ def solve(model, settings: SolverSettings, start=None, stop=None) -> SolverResul
 
 
 def _solve(model, settings: SolverSettings, start=None, stop=None) -> SolverResult:
+    """One run, checked: a MIP answer whose plan does not cost what HiGHS says, or breaks a row, is run
+    again without the start, then without presolve (HiGHS 1.16 handed a start returned that start as
+    `Optimal` with a lower objective than the true optimum: tests/test_enumeration_time.py)."""
+    started = time.perf_counter()
+    result = _run(model, settings, start, stop)
+    retries = ([("without the start", None, True)] if start is not None else []) + [("without presolve", None, False)]
+    while result.x is not None and model.integer.any() and not settings.relax_integrality \
+            and not _consistent(model, result) and retries:
+        said, start, presolve = retries.pop(0)
+        left = max(float(settings.time_limit_s) - (time.perf_counter() - started), 0.01)
+        wrong = f"HiGHS reported {result.objective:.12g} for a plan that costs {_cost(model, result.x):.12g}"
+        result = _run(model, replace(settings, time_limit_s=left), start, stop, presolve)
+        result = replace(result, message=f"{result.message} ({wrong}; run again {said})")
+    if result.x is not None and model.integer.any() and not _consistent(model, result):
+        # no run agreed with itself: keep the plan at what it costs, prove nothing
+        result = replace(result, status=Status.FEASIBLE, objective=_cost(model, result.x), bound=None)
+    return replace(result, solve_s=time.perf_counter() - started)
+
+
+def _cost(model, x: np.ndarray) -> float:
+    return float(np.asarray(model.cost, dtype=float) @ x + model.objective_offset)
+
+
+def _consistent(model, result: SolverResult, tolerance: float = 1e-6) -> bool:
+    """The plan costs what the solver says, and keeps every row and bound (to a tolerance)."""
+    if abs(_cost(model, result.x) - result.objective) > tolerance * max(1.0, abs(result.objective)):
+        return False
+    rows = model.matrix() @ result.x
+    slack = tolerance * np.maximum(1.0, np.abs(rows))
+    return bool(np.all(rows >= model.row_lower - slack) and np.all(rows <= model.row_upper + slack)
+                and np.all(result.x >= model.lower - tolerance) and np.all(result.x <= model.upper + tolerance))
+
+
+def _run(model, settings: SolverSettings, start=None, stop=None, presolve: bool = True) -> SolverResult:
     started = time.perf_counter()
     integer = np.zeros(model.num_variables, dtype=bool) if settings.relax_integrality else model.integer
-    highs = new_highs(time_limit=max(float(settings.time_limit_s), 0.01), mip_rel_gap=float(settings.mip_gap))
+    highs = new_highs(time_limit=max(float(settings.time_limit_s), 0.01), mip_rel_gap=float(settings.mip_gap),
+                      **({} if presolve else {"presolve": "off"}))
     version = f"highs {highs.version()}" if hasattr(highs, "version") else "highspy"
     if model.num_variables == 0:
         return _empty(model, settings, started, version)
