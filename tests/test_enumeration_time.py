@@ -210,13 +210,11 @@ def test_a_start_highs_misreports_is_run_again():
     # 10 a chip moved. Optimum 1,720: 2 blocks in t1 (800) and t2 (400); in t3 one block and one on-demand
     # replica (400 + 100), moving 2 chips (20). Handed the rounded plan (1,840) as its start, HiGHS 1.16
     # returned that plan as `Optimal` at 1,440; the backend now runs it again without the start.
-    from dataclasses import replace
+    import scipy.sparse as sp
 
     import solvers
-    from placement.formulation import build_model
-    from placement.indexsets import build_index_sets
-    from placement.scenario import load_scenario
-    from placement.solve import Budget, _relaxation, _routing_fixed, prepare, settings_from
+    from solvers.base import SolverSettings
+    from solvers.model import ArrayModel
 
     spec = {"accelerators": ["g"], "models": [{"id": "m"}], "profiles": [("m", "g", 1, 1000, 100, 1.0)],
             "workloads": [{"id": "w", "requests_per_s": 3, "buckets": [(1000, 100, 1.0)]}],
@@ -230,16 +228,16 @@ def test_a_start_highs_misreports_is_run_again():
     with tempfile.TemporaryDirectory() as folder:
         path = write_scenario(Path(folder), spec)
         assert solve_scenario(path, baselines=False, explain=False).plan["cost"]["total"] == pytest.approx(1720)
-        loaded = load_scenario(path)
-        _, cells, candidates = prepare(loaded)
-        arrays = build_model(build_index_sets(loaded.scenario, cells, candidates)).arrays()
-        settings = replace(settings_from(loaded.scenario), mip_gap=0.0)
-        relaxed, _ = _relaxation(arrays, settings, Budget(30), None, [], None)
-        rounded, cost = _routing_fixed(arrays, relaxed.x, settings, 10)   # the pipeline's rounding: 1,840
-        assert cost == pytest.approx(1840)
-        balanced = solvers.solve(arrays, settings, start=rounded)
-        assert balanced.objective == pytest.approx(float(arrays.cost @ balanced.x + arrays.objective_offset))
-        assert balanced.objective == pytest.approx(1720)
+    # the model and rounded plan of that solve, as they were (tests/data): HiGHS's answer from that start
+    saved = np.load(Path(__file__).parent / "data" / "highs_start_misreport.npz")
+    arrays = ArrayModel(sp.csr_matrix((saved["data"], saved["indices"], saved["indptr"]), shape=tuple(saved["shape"])),
+                        saved["lower"], saved["upper"], saved["cost"], saved["integer"], saved["row_lower"],
+                        saved["row_upper"], float(saved["offset"][0]))
+    start = saved["start"]
+    assert float(arrays.cost @ start + arrays.objective_offset) == pytest.approx(1840)
+    balanced = solvers.solve(arrays, SolverSettings(mip_gap=0.0, time_limit_s=30), start=start)
+    assert balanced.objective == pytest.approx(float(arrays.cost @ balanced.x + arrays.objective_offset))
+    assert balanced.objective == pytest.approx(1720)
 
 
 def test_a_fleet_held_on_reserved_chips_keeps_its_contract():
