@@ -4,8 +4,8 @@ Shares nothing with the formulation, index sets, horizon or lookup code: it re-r
 the scenario (through the parser) and checks every promise with plain loops, in every (period, slice):
 demand fully served or explicitly shed, loads within replicas, pools within caps (deliveries, spot
 availability, reserved blocks active), contracts bought whole with their term and lead, the fleet at
-least every slice (on rented chips, exactly its largest) and its churn within the limit, SLOs and quality met, and the horizon's cost recomputed
-from the rows. A violation from a solve is a bug.
+least every slice (on rented chips, exactly its largest) and its churn within the limit, SLOs and quality
+met, and the horizon's cost recomputed from the rows. A violation from a solve is a bug.
 """
 
 from __future__ import annotations
@@ -401,12 +401,14 @@ def _fleet_and_churn(scenario, plan, periods, placed, blocks_active) -> tuple[fl
     running: dict[tuple[str, str, str], int] = defaultdict(int)
     for (model, accel, chips, pool, period, slice_), count in placed.items():
         running[(pool, period, slice_)] += count * chips
+    busiest: dict[tuple[str, str], int] = defaultdict(int)     # chips of each pool's busiest slice, per period
+    for (pool, period, _), chips in running.items():
+        busiest[(pool, period)] = max(busiest[(pool, period)], chips)
     for (pool, period, *_), chips in sorted(held.items()):
         if pool in pools and chips > pools[pool].cap(period):
             problems.append(f"fleet in {pool}, {period}: {chips} chips > max_chips {pools[pool].cap(period)}")
-        busiest = max((n for (p, t, _), n in running.items() if (p, t) == (pool, period)), default=0)
         # beyond its busiest slice (that slice's own rule covers the rest): held chips need contracts too
-        if tracked and pool in pools and pools[pool].kind == "reserved" and chips > busiest and \
+        if tracked and pool in pools and pools[pool].kind == "reserved" and chips > busiest[(pool, period)] and \
                 chips > blocks_active.get((pool, period), 0) * pools[pool].block_chips:
             problems.append(f"fleet in {pool}, {period}: {chips} chips > "
                             f"{blocks_active.get((pool, period), 0) * pools[pool].block_chips} under active contracts "

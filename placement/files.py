@@ -8,8 +8,8 @@ under the same rules.
 Writing: an output replaces only what the tool wrote itself. A plan folder carries a marker file
 (`PLAN_MARKER`) beside plan.json that lists every file and folder written into it; an existing `--out`
 is replaced only when it is such a folder holding nothing beyond its list (a note a user added is never
-deleted), or an empty one. A profile CSV is replaced only when it starts with the header the tool writes, and never
-when it is an input of the scenario. Everything is written into a hidden sibling and renamed into
+deleted), or an empty one. A profile CSV is replaced only when it starts with the header the tool writes,
+and never when it is an input of the scenario. Everything is written into a hidden sibling and renamed into
 place; nothing of the sibling is left behind, even on failure.
 """
 
@@ -172,7 +172,8 @@ def replace_folder(out_dir: Path, write: Callable[[Path], None], inputs: list[Pa
         raise _cannot_write(out_dir, exc) from None
     try:
         write(staging)
-        (staging / PLAN_MARKER).write_text("\n".join([MARKER_TEXT, MANIFEST_HEADER, *sorted(_contents(staging))]) + "\n")
+        manifest = [MARKER_TEXT, MANIFEST_HEADER, *sorted(_contents(staging))]
+        (staging / PLAN_MARKER).write_text("\n".join(manifest) + "\n")
         _swap(staging, out_dir)
     except OSError as exc:
         raise _cannot_write(out_dir, exc) from None

@@ -131,10 +131,10 @@ def _cost(solution, scenario) -> dict[str, Any]:
         "fixed": solution.fixed,
         "fixed_cost_period": float(pools.drop_duplicates("pool")["fixed_cost"].sum()),
         # a pool's whole bill: its periods, and for reserved pools the terms past the last period
-        "by_pool": [{"pool": p, "kind": k, "per_hour": (c + solution.beyond_by_pool.get(p, 0.0)) / solution.total_hours,
-                     "total": c + solution.beyond_by_pool.get(p, 0.0),
+        "by_pool": [{"pool": p, "kind": k, "per_hour": bill / solution.total_hours, "total": bill,
                      "billed_chip_hours": solution.billed_chip_hours.get(p, 0.0)}
-                    for p, k, c in zip(by_pool["pool"], by_pool["kind"], by_pool["cost"])],
+                    for p, k, bill in zip(by_pool["pool"], by_pool["kind"],
+                                          by_pool["cost"] + by_pool["pool"].map(solution.beyond_by_pool).fillna(0.0))],
         "by_period": [{"period": row["period"], "total": row["total"], "per_hour": row["total"] / row["hours"],
                        "pools": row["pools"], "churn": row["churn"], "unserved_penalty": row["unserved_penalty"],
                        "by_pool": [{"pool": c[5:], "cost": row[c]} for c in period_columns]}

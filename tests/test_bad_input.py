@@ -53,9 +53,10 @@ YAML_MUTATIONS = [
     ("signed contracts above the cap", ("kind: on_demand", "kind: reserved\n  block_chips: 4\n  committed: "
                                                           "[{blocks: 3, through: p1}]"),
      ["pools[0].committed", "hold 12 chips in p1, above max_chips 10", "at least 12"]),
-    ("the same fleet row twice", ("profiles: profiles.csv", "profiles: profiles.csv\nfleet: [{model: m, accelerator: a, "
-                                                   "chips_per_replica: 1, pool: p, replicas: 2}, {model: m, "
-                                                   "accelerator: a, chips_per_replica: 1, pool: p, replicas: 1}]"),
+    ("the same fleet row twice",
+     ("profiles: profiles.csv", "profiles: profiles.csv\nfleet: [{model: m, accelerator: a, chips_per_replica: 1, "
+                                "pool: p, replicas: 2}, {model: m, accelerator: a, chips_per_replica: 1, pool: p, "
+                                "replicas: 1}]"),
      ["fleet[1].model", "duplicate row for m/a x1 in p", "summed"]),
     ("negative churn limit", ("headroom: 0.0", "headroom: 0.0\n  max_churn_chips: -5"),
      ["options.max_churn_chips", ">= 0", "-5"]),

@@ -101,7 +101,7 @@ def enumerate_optimum(spec) -> float | None:
     churn_price = spec["options"].get("churn_cost_per_chip", 0.0)
     reserved = next((i for i, p in enumerate(pools) if p["kind"] == "reserved"), None)
     best = math.inf
-    blocks = range(_cap(pools[reserved], 0) // pools[reserved].get("block_chips", 1) + 1) if reserved is not None else [0]
+    blocks = [0] if reserved is None else range(_cap(pools[reserved], 0) // pools[reserved].get("block_chips", 1) + 1)
     for bought in itertools.product(blocks, repeat=T if reserved is not None else 0):
         purchase_cost, allowed = 0.0, [np.ones(len(f), dtype=bool) for f in fleets]
         if reserved is not None:
